@@ -1,0 +1,489 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from './clock.js';
+import type { AnyConnector, ConnectorBinding, ConnectorContext } from './connector.js';
+import { classifyError, errorFromResponse, type ImpactInError, PermanentError } from './errors.js';
+import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.js';
+import type { AttemptOutcome, DeliveryQuery, DeliveryStore, Notifier, TokenStore } from './interfaces.js';
+import { type Logger, noopLogger } from './logger.js';
+import { MemoryTokenStore } from './memory/token-store.js';
+import type { RateLimiter, RateLimitSpec } from './rate-limiter.js';
+import { createRateLimiter } from './rate-limiter.js';
+import { computeRetryDelay, type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
+import {
+  type DeliverRequest,
+  DeliverRequestSchema,
+  type Delivery,
+  type DeliveryStats,
+  type DeliveryStatus,
+  type ProviderResponse,
+} from './schemas.js';
+
+export interface DispatcherOptions {
+  store: DeliveryStore;
+  /** Connectors with their default (single-tenant) config. */
+  connectors: readonly ConnectorBinding<any>[];
+  /**
+   * Per-tenant config. Return a validated config to override the default, or `undefined` to
+   * use the binding's config. Use this to give each tenant its own credentials.
+   */
+  resolveConfig?: (companyId: string, provider: string) => Promise<unknown | undefined>;
+  /** When it resolves `false`, the tenant's deliveries to that provider wait (they are not failed). */
+  isEnabled?: (companyId: string, provider: string) => Promise<boolean>;
+  http?: HttpClient;
+  tokens?: TokenStore;
+  rateLimiter?: RateLimiter;
+  logger?: Logger;
+  clock?: Clock;
+  notifier?: Notifier;
+  /** Overrides of seed 002's retry policy, for every connector (a connector's own overrides win). */
+  retryPolicy?: Partial<RetryPolicy>;
+  /** Attempts in flight at once in this process. Default 16. */
+  concurrency?: number;
+  /** How long a claimed delivery stays leased to this worker. Default 5 min. */
+  leaseMs?: number;
+  /** How often an idle worker looks for due deliveries. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** How long a delivery for a disabled integration waits before it is looked at again. Default 30 s. */
+  disabledRecheckMs?: number;
+  /** This worker's lease owner id. Default a random UUID. */
+  workerId?: string;
+  /** Source of randomness for jitter (tests pass a fixed one). */
+  random?: () => number;
+  /** Called after every recorded attempt (metrics). */
+  onAttempt?: (event: { delivery: Delivery; durationMs: number; error?: ImpactInError }) => void;
+}
+
+export interface ReplayResult {
+  id: string;
+  success: boolean;
+  newStatus?: DeliveryStatus;
+  error?: string;
+}
+
+export interface BulkReplayResult {
+  summary: { total: number; successful: number; failed: number };
+  results: ReplayResult[];
+}
+
+/** A known provider name was asked for but no connector is registered for it. */
+export class UnknownProviderError extends PermanentError {
+  constructor(provider: string, known: readonly string[]) {
+    super(`[impact-in] unknown provider "${provider}" (known: ${known.join(', ') || 'none'})`, {
+      code: 'unknown_provider',
+    });
+  }
+}
+
+/** The durable delivery engine. */
+export interface Dispatcher {
+  /** Validates and stores the delivery (before any network call). Idempotent on the event. */
+  submit(request: DeliverRequest): Promise<{ delivery: Delivery; created: boolean }>;
+  /** Submits and resolves once the delivery succeeded or failed for good (or the timeout passed). */
+  submitAndWait(request: DeliverRequest, options?: { timeoutMs?: number }): Promise<Delivery>;
+  /** Claims and attempts every delivery due now, once; resolves with how many were attempted. */
+  runOnce(): Promise<number>;
+  /** Starts the background worker loop. */
+  start(): void;
+  /** Stops claiming, lets in-flight attempts finish (aborting them after `timeoutMs`); their leases end. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** `stop()`, then closes the HTTP client and rate limiter the dispatcher created itself. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+  get(id: string, companyId?: string): Promise<Delivery | undefined>;
+  list(query: DeliveryQuery): Promise<{ data: Delivery[]; total: number }>;
+  stats(query: { companyId: string; from?: Date; to?: Date }): Promise<DeliveryStats>;
+  /** Replays one delivery now, with the same deliveryId. `undefined` when not found (or another tenant's). */
+  replay(id: string, options?: { companyId?: string }): Promise<Delivery | undefined>;
+  bulkReplay(ids: readonly string[], options?: { companyId?: string }): Promise<BulkReplayResult>;
+  retryAllFailed(options: { companyId: string; provider?: string }): Promise<BulkReplayResult>;
+  /** Resolves with the delivery once it is `success` or `failed`. */
+  waitFor(id: string, options?: { timeoutMs?: number }): Promise<Delivery>;
+  readonly providers: readonly string[];
+}
+
+const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['success', 'failed']);
+const MAX_RECORDED_BODY = 64 * 1024;
+
+function recordResponse(response: HttpResponse): ProviderResponse {
+  const text = response.text();
+  const headers: Record<string, string> = {};
+  for (const name of ['content-type', 'retry-after', 'x-ratelimit-remaining', 'x-request-id']) {
+    const value = response.headers[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  return {
+    status: response.status,
+    headers,
+    body: text.length > MAX_RECORDED_BODY ? text.slice(0, MAX_RECORDED_BODY) : text,
+  };
+}
+
+/**
+ * Creates a dispatcher over any {@link DeliveryStore}.
+ *
+ * @example
+ * const dispatcher = createDispatcher({
+ *   store: new MemoryDeliveryStore(),
+ *   connectors: [bindConnector(goodera, { apiUrl, tokenUrl, clientId, clientSecret })],
+ * });
+ * dispatcher.start();
+ * const delivery = await dispatcher.submitAndWait({ companyId, provider: 'goodera', event });
+ * await dispatcher.stop();
+ */
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const store = options.store;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? noopLogger;
+  const ownsHttp = options.http === undefined;
+  const http = options.http ?? createHttpClient();
+  const tokens = options.tokens ?? new MemoryTokenStore();
+  const ownsLimiter = options.rateLimiter === undefined;
+  const limiter = options.rateLimiter ?? createRateLimiter({ clock });
+  const concurrency = options.concurrency ?? 16;
+  const leaseMs = options.leaseMs ?? 300_000;
+  const pollIntervalMs = options.pollIntervalMs ?? 500;
+  const disabledRecheckMs = options.disabledRecheckMs ?? 30_000;
+  const owner = options.workerId ?? randomUUID();
+  const random = options.random ?? Math.random;
+
+  const bindings = new Map<string, ConnectorBinding<any>>();
+  for (const binding of options.connectors) {
+    if (bindings.has(binding.connector.id)) {
+      throw new Error(`[impact-in] connector "${binding.connector.id}" is registered twice`);
+    }
+    bindings.set(binding.connector.id, binding);
+  }
+  const providers = [...bindings.keys()];
+  const policies = new Map<string, RetryPolicy>();
+  for (const [id, binding] of bindings) {
+    policies.set(id, resolveRetryPolicy({ ...options.retryPolicy, ...binding.connector.retryPolicy }));
+  }
+
+  const inflight = new Set<Promise<void>>();
+  const waiters = new Map<string, Set<(delivery: Delivery) => void>>();
+  let running = false;
+  let loopPromise: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  let stopController = new AbortController();
+
+  const notifyWaiters = (delivery: Delivery) => {
+    if (!TERMINAL.has(delivery.status)) return;
+    const set = waiters.get(delivery.id);
+    if (!set) return;
+    waiters.delete(delivery.id);
+    for (const resolve of set) resolve(delivery);
+  };
+
+  const configFor = async (companyId: string, provider: string) => {
+    const binding = bindings.get(provider);
+    if (!binding) return undefined;
+    const override = options.resolveConfig ? await options.resolveConfig(companyId, provider) : undefined;
+    return { connector: binding.connector as AnyConnector, config: override ?? binding.config };
+  };
+
+  const bucketOf = (connector: AnyConnector, config: unknown, companyId: string) => {
+    const spec: RateLimitSpec | undefined =
+      typeof connector.rateLimit === 'function' ? connector.rateLimit(config) : connector.rateLimit;
+    const credential = connector.credentialKey ? connector.credentialKey(config) : companyId;
+    return { spec, key: `${connector.id}:${credential}` };
+  };
+
+  const attempt = async (delivery: Delivery): Promise<void> => {
+    const started = clock.now();
+    const log = logger.child({
+      deliveryId: delivery.deliveryId,
+      provider: delivery.provider,
+      eventId: delivery.eventId,
+    });
+    const resolved = await configFor(delivery.companyId, delivery.provider);
+    const attemptNumber = delivery.attemptCount + 1;
+    if (!resolved) {
+      const error = new UnknownProviderError(delivery.provider, providers);
+      await finish(delivery, { status: 'failed', at: new Date(clock.now()), error: error.message }, started, error);
+      return;
+    }
+    const { connector, config } = resolved;
+    if (options.isEnabled && !(await options.isEnabled(delivery.companyId, delivery.provider))) {
+      await store.release(delivery.id, owner, new Date(clock.now() + disabledRecheckMs));
+      log.debug({ status: delivery.status }, 'integration disabled; delivery waits');
+      return;
+    }
+    const { spec, key } = bucketOf(connector, config, delivery.companyId);
+    const pausedUntil = limiter.pausedUntil(key);
+    if (pausedUntil !== undefined) {
+      await store.release(delivery.id, owner, new Date(pausedUntil));
+      return;
+    }
+    if (!connector.deliver) {
+      const error = new PermanentError(`[impact-in] [${connector.id}] connector cannot deliver`, {
+        code: 'unsupported',
+      });
+      await finish(delivery, { status: 'failed', at: new Date(clock.now()), error: error.message }, started, error);
+      return;
+    }
+    const deliver = connector.deliver;
+    const context: ConnectorContext<unknown> = {
+      config,
+      companyId: delivery.companyId,
+      http,
+      tokens,
+      logger: log,
+      clock,
+      signal: stopController.signal,
+    };
+    const run = () => deliver({ event: delivery.event, deliveryId: delivery.deliveryId, attempt: attemptNumber }, context);
+
+    let payload: unknown;
+    let providerResponse: ProviderResponse | null = null;
+    let error: ImpactInError | undefined;
+    try {
+      const result = spec ? await limiter.schedule(key, spec, run) : await run();
+      payload = result.payload;
+      providerResponse = recordResponse(result.response);
+      await limiter.observe(key, result.response);
+      const classified = connector.classifyResponse?.(result.response, config);
+      if (classified === undefined) {
+        if (result.response.status >= 300) {
+          error = errorFromResponse(
+            connector.id,
+            { status: result.response.status, headers: result.response.headers, text: result.response.text() },
+            clock.now(),
+          );
+        }
+      } else if (classified !== null) {
+        error = classified;
+      }
+    } catch (thrown) {
+      error = classifyError(thrown, connector.id);
+    }
+
+    const at = new Date(clock.now());
+    const policy = policies.get(connector.id)!;
+    let outcome: AttemptOutcome;
+    if (!error) {
+      outcome = { status: 'success', at, payload, providerResponse };
+    } else if (error.kind === 'retryable' && attemptNumber < policy.maxAttempts) {
+      const delay = computeRetryDelay(attemptNumber, policy, { retryAfterMs: error.retryAfterMs, random });
+      outcome = {
+        status: 'retrying',
+        at,
+        nextAttemptAt: new Date(at.getTime() + delay),
+        error: error.message,
+        payload,
+        providerResponse,
+      };
+    } else {
+      outcome = { status: 'failed', at, error: error.message, payload, providerResponse };
+    }
+    await finish(delivery, outcome, started, error);
+  };
+
+  const finish = async (delivery: Delivery, outcome: AttemptOutcome, started: number, error?: ImpactInError) => {
+    const recorded = await store.recordAttempt(delivery.id, owner, outcome);
+    const log = { deliveryId: delivery.deliveryId, provider: delivery.provider, eventId: delivery.eventId };
+    if (!recorded) {
+      logger.warn({ ...log, status: delivery.status }, 'lease lost before the outcome was recorded');
+      return;
+    }
+    const fields = { ...log, status: recorded.status, attemptCount: recorded.attemptCount };
+    if (recorded.status === 'success') logger.info(fields, 'delivered');
+    else if (recorded.status === 'retrying') logger.warn({ ...fields, error: outcome.status === 'retrying' ? outcome.error : undefined }, 'attempt failed; retry scheduled');
+    else {
+      logger.error({ ...fields, error: recorded.lastError }, 'delivery failed');
+      await options.notifier
+        ?.notify({
+          level: 'error',
+          title: `Delivery to ${recorded.provider} failed`,
+          message: recorded.lastError ?? 'failed',
+          companyId: recorded.companyId,
+          data: { deliveryId: recorded.deliveryId, eventId: recorded.eventId },
+        })
+        .catch(() => {});
+    }
+    options.onAttempt?.({ delivery: recorded, durationMs: clock.now() - started, ...(error ? { error } : {}) });
+    notifyWaiters(recorded);
+  };
+
+  const track = (delivery: Delivery) => {
+    const task: Promise<void> = attempt(delivery)
+      .catch(async (thrown) => {
+        logger.error({ deliveryId: delivery.deliveryId, provider: delivery.provider, err: String(thrown) }, 'attempt crashed');
+        await store.release(delivery.id, owner, new Date(clock.now() + pollIntervalMs)).catch(() => {});
+      })
+      .finally(() => {
+        inflight.delete(task);
+        wake?.();
+      });
+    inflight.add(task);
+    return task;
+  };
+
+  const claimBatch = async (limit: number) =>
+    store.claimDue({ owner, now: new Date(clock.now()), limit, leaseMs, providers });
+
+  const loop = async () => {
+    while (running) {
+      const free = concurrency - inflight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const batch = await claimBatch(free);
+          claimed = batch.length;
+          for (const delivery of batch) track(delivery);
+        } catch (thrown) {
+          logger.error({ err: String(thrown) }, 'claiming due deliveries failed');
+        }
+      }
+      if (!running) break;
+      if (claimed > 0 && claimed === free) {
+        // Saturated: wait for a slot.
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      } else if (claimed === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollIntervalMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      wake = undefined;
+    }
+  };
+
+  const waitFor = (id: string, waitOptions: { timeoutMs?: number } = {}) =>
+    new Promise<Delivery>((resolve, reject) => {
+      const timeoutMs = waitOptions.timeoutMs ?? 120_000;
+      let settled = false;
+      const done = (delivery: Delivery) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        waiters.get(id)?.delete(done);
+        resolve(delivery);
+      };
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        clearInterval(poll);
+        waiters.get(id)?.delete(done);
+        reject(new Error(`[impact-in] delivery ${id} did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      // Another replica may finish it: look at the store as well.
+      const check = () =>
+        store.get(id).then((delivery) => delivery && TERMINAL.has(delivery.status) && done(delivery), () => {});
+      const poll = setInterval(check, Math.max(pollIntervalMs, 250));
+      let set = waiters.get(id);
+      if (!set) {
+        set = new Set();
+        waiters.set(id, set);
+      }
+      set.add(done);
+      void check();
+    });
+
+  const replayOne = async (id: string, companyId?: string): Promise<Delivery | undefined> => {
+    const requeued = await store.requeue(id, { ...(companyId ? { companyId } : {}), now: new Date(clock.now()) });
+    if (!requeued) return store.get(id, companyId);
+    const claimed = await store.claim(id, { owner, now: new Date(clock.now()), leaseMs });
+    if (!claimed) return requeued; // another worker took it: it will be attempted there
+    await track(claimed);
+    return store.get(id);
+  };
+
+  const bulk = async (ids: readonly string[], companyId?: string): Promise<BulkReplayResult> => {
+    const results: ReplayResult[] = new Array(ids.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+      while (next < ids.length) {
+        const index = next++;
+        const id = ids[index]!;
+        try {
+          const delivery = await replayOne(id, companyId);
+          if (!delivery) results[index] = { id, success: false, error: 'not found' };
+          else if (delivery.status === 'success') results[index] = { id, success: true, newStatus: 'success' };
+          else
+            results[index] = {
+              id,
+              success: false,
+              newStatus: delivery.status,
+              error: delivery.lastError ?? `status ${delivery.status}`,
+            };
+        } catch (thrown) {
+          results[index] = { id, success: false, error: thrown instanceof Error ? thrown.message : String(thrown) };
+        }
+      }
+    });
+    await Promise.all(workers);
+    const successful = results.filter((result) => result.success).length;
+    return { summary: { total: ids.length, successful, failed: ids.length - successful }, results };
+  };
+
+  const dispatcher: Dispatcher = {
+    providers,
+    async submit(request) {
+      const parsed = DeliverRequestSchema.parse(request);
+      if (!bindings.has(parsed.provider)) throw new UnknownProviderError(parsed.provider, providers);
+      const result = await store.submit({
+        companyId: parsed.companyId,
+        provider: parsed.provider,
+        event: parsed.event,
+        nextAttemptAt: new Date(clock.now()),
+      });
+      if (result.created) wake?.();
+      return result;
+    },
+    async submitAndWait(request, waitOptions) {
+      const { delivery } = await dispatcher.submit(request);
+      if (TERMINAL.has(delivery.status)) return delivery;
+      if (!running) void dispatcher.runOnce();
+      return waitFor(delivery.id, waitOptions);
+    },
+    async runOnce() {
+      let total = 0;
+      for (;;) {
+        const batch = await claimBatch(concurrency);
+        if (batch.length === 0) break;
+        total += batch.length;
+        await Promise.all(batch.map(track));
+      }
+      return total;
+    },
+    start() {
+      if (running) return;
+      running = true;
+      stopController = new AbortController();
+      loopPromise = loop();
+    },
+    async stop(stopOptions = {}) {
+      running = false;
+      wake?.();
+      await loopPromise;
+      loopPromise = undefined;
+      if (inflight.size > 0) {
+        const timeoutMs = stopOptions.timeoutMs ?? 30_000;
+        const timer = setTimeout(() => stopController.abort(new Error('dispatcher stopped')), timeoutMs);
+        await Promise.allSettled([...inflight]);
+        clearTimeout(timer);
+      }
+    },
+    async close(closeOptions) {
+      await dispatcher.stop(closeOptions);
+      if (ownsLimiter) await limiter.close();
+      if (ownsHttp) await http.close();
+    },
+    get: (id, companyId) => store.get(id, companyId),
+    list: (query) => store.list(query),
+    stats: (query) => store.stats(query),
+    replay: (id, replayOptions = {}) => replayOne(id, replayOptions.companyId),
+    bulkReplay: (ids, bulkOptions = {}) => bulk(ids, bulkOptions.companyId),
+    async retryAllFailed(retryOptions) {
+      const ids = await store.failedIds({ companyId: retryOptions.companyId, provider: retryOptions.provider });
+      return bulk(ids, retryOptions.companyId);
+    },
+    waitFor,
+  };
+  return dispatcher;
+}

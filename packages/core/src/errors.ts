@@ -1,0 +1,145 @@
+/** Which error class a failure belongs to. */
+export type ErrorKind = 'retryable' | 'permanent';
+
+export interface ImpactInErrorOptions {
+  /** Machine-readable code: `http_503`, `ECONNRESET`, `invalid_client`, `validation`, … */
+  code?: string;
+  /** HTTP status when the error came from a provider's answer. */
+  status?: number;
+  /** Milliseconds the provider asked us to wait (`Retry-After`). */
+  retryAfterMs?: number;
+  /** For OAuth providers: a 401 that should force one token refresh before it counts. */
+  authRejected?: boolean;
+  cause?: unknown;
+}
+
+/** Base class of every error impact-in raises on purpose. Messages read `[impact-in] [provider] …`. */
+export class ImpactInError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly authRejected: boolean;
+
+  constructor(kind: ErrorKind, message: string, options: ImpactInErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = kind === 'retryable' ? 'RetryableError' : 'PermanentError';
+    this.kind = kind;
+    this.code = options.code ?? (options.status ? `http_${options.status}` : 'error');
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+    this.authRejected = options.authRejected ?? false;
+  }
+}
+
+/** A failure worth trying again later: network errors, 408, 425, 429, 5xx. */
+export class RetryableError extends ImpactInError {
+  constructor(message: string, options: ImpactInErrorOptions = {}) {
+    super('retryable', message, options);
+  }
+}
+
+/** A failure that will not get better by retrying: 4xx, bad credentials, schema failures. */
+export class PermanentError extends ImpactInError {
+  constructor(message: string, options: ImpactInErrorOptions = {}) {
+    super('permanent', message, options);
+  }
+}
+
+/** Network error codes (Node and undici) that mean "try again". */
+export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_REQ_RETRY',
+  'UND_ERR_RESPONSE_STATUS_CODE',
+]);
+
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/** `retryable` for 408, 425, 429, 500, 502, 503, 504; `permanent` for every other 4xx/5xx; `undefined` for 1xx-3xx. */
+export function classifyStatus(status: number): ErrorKind | undefined {
+  if (status < 400) return undefined;
+  return RETRYABLE_STATUS.has(status) ? 'retryable' : 'permanent';
+}
+
+/**
+ * Parses `Retry-After` in both forms: delta-seconds (`120`) and HTTP-date
+ * (`Wed, 21 Oct 2015 07:28:00 GMT`). Returns milliseconds from `now`, never negative,
+ * or `undefined` when absent or unparseable.
+ *
+ * @example parseRetryAfter('5') // 5000
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (!/[a-z]/i.test(trimmed)) return undefined;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR'))) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Turns anything thrown during an attempt into an {@link ImpactInError}.
+ * ImpactInErrors pass through; network errors (including undici's `UND_ERR_*`, also when
+ * nested in `cause`) are retryable; zod validation failures and everything else are permanent.
+ */
+export function classifyError(error: unknown, provider = 'core'): ImpactInError {
+  if (error instanceof ImpactInError) return error;
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code) {
+    return new RetryableError(`[impact-in] [${provider}] network error ${code}: ${message}`, { code, cause: error });
+  }
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new RetryableError(`[impact-in] [${provider}] request aborted: ${message}`, { code: 'ABORTED', cause: error });
+  }
+  if (error instanceof Error && error.name === 'ZodError') {
+    return new PermanentError(`[impact-in] [${provider}] validation failed: ${message}`, {
+      code: 'validation',
+      cause: error,
+    });
+  }
+  return new PermanentError(`[impact-in] [${provider}] ${message}`, { code: 'unexpected', cause: error });
+}
+
+/** Builds the error for a provider HTTP answer of 400 or more. */
+export function errorFromResponse(
+  provider: string,
+  response: { status: number; headers: Record<string, string>; text: string },
+  now: number = Date.now(),
+): ImpactInError {
+  const kind = classifyStatus(response.status) ?? 'permanent';
+  const snippet = response.text.length > 500 ? `${response.text.slice(0, 500)}…` : response.text;
+  const message = `[impact-in] [${provider}] HTTP ${response.status}${snippet ? `: ${snippet}` : ''}`;
+  const options: ImpactInErrorOptions = {
+    status: response.status,
+    retryAfterMs: parseRetryAfter(response.headers['retry-after'], now),
+    authRejected: response.status === 401,
+  };
+  return kind === 'retryable' ? new RetryableError(message, options) : new PermanentError(message, options);
+}

@@ -1,0 +1,102 @@
+export { type Clock, systemClock } from './clock.js';
+export {
+  type AnyConnector,
+  bindConnector,
+  type Connector,
+  type ConnectorBinding,
+  type ConnectorConfig,
+  type ConnectorContext,
+  type DeliverInput,
+  type DeliverResult,
+  defineConnector,
+  type FieldIssue,
+  type HealthResult,
+  type ImportItem,
+  type ImportOptions,
+  type RawRequest,
+} from './connector.js';
+export {
+  type BulkReplayResult,
+  createDispatcher,
+  type Dispatcher,
+  type DispatcherOptions,
+  type ReplayResult,
+  UnknownProviderError,
+} from './dispatcher.js';
+export {
+  classifyError,
+  classifyStatus,
+  type ErrorKind,
+  errorFromResponse,
+  ImpactInError,
+  type ImpactInErrorOptions,
+  PermanentError,
+  parseRetryAfter,
+  RETRYABLE_NETWORK_CODES,
+  RetryableError,
+} from './errors.js';
+export {
+  createHttpClient,
+  type HttpClient,
+  type HttpClientOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from './http-client.js';
+export {
+  type AttemptOutcome,
+  type BlobStore,
+  type BusMessage,
+  type ClaimOptions,
+  type DeliveryQuery,
+  type DeliveryStore,
+  type EventBus,
+  type NewDelivery,
+  type Notification,
+  type Notifier,
+  type StoredToken,
+  type SubscribeOptions,
+  type Subscription,
+  type TokenStore,
+  tokenKey,
+} from './interfaces.js';
+export { type Logger, maskSecret, noopLogger, redactSecrets } from './logger.js';
+export { MemoryBlobStore } from './memory/blob-store.js';
+export { MemoryDeliveryStore } from './memory/delivery-store.js';
+export { MemoryEventBus, subjectMatches } from './memory/event-bus.js';
+export { MemoryNotifier } from './memory/notifier.js';
+export { MemoryTokenStore } from './memory/token-store.js';
+export { createRateLimiter, type RateLimiter, type RateLimiterOptions, type RateLimitSpec } from './rate-limiter.js';
+export {
+  computeRetryDelay,
+  DEFAULT_RETRY_POLICY,
+  hasAttemptsLeft,
+  type RetryPolicy,
+  resolveRetryPolicy,
+} from './retry-policy.js';
+export {
+  DeliverRequestSchema,
+  type DeliverRequest,
+  type Delivery,
+  DeliverySchema,
+  type DeliveryStats,
+  type DeliveryStatus,
+  DeliveryStatusSchema,
+  type ImpactEvent,
+  ImpactEventSchema,
+  type InboundRecord,
+  InboundRecordSchema,
+  type ProviderResponse,
+  ProviderId,
+} from './schemas.js';
+export { createSecretBox, type SecretBox, type SecretBoxOptions } from './secret-box.js';
+export {
+  hmacSha256,
+  safeEqual,
+  signStandardWebhook,
+  signTimestamped,
+  type VerifyFailure,
+  type VerifyResult,
+  verifyHmacSha256,
+  verifyStandardWebhook,
+  verifyTimestamped,
+} from './signing.js';

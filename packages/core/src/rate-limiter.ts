@@ -1,0 +1,126 @@
+import Bottleneck from 'bottleneck';
+import { type Clock, systemClock } from './clock.js';
+import { parseRetryAfter } from './errors.js';
+
+/** A provider's published limit, e.g. Goodera's 100 requests per minute. */
+export interface RateLimitSpec {
+  maxRequests: number;
+  windowMs: number;
+  /** Requests in flight at once for one bucket. Default unlimited. */
+  maxConcurrent?: number;
+}
+
+export interface RateLimiterOptions {
+  /**
+   * Share buckets between replicas through Redis (bottleneck's clustering). Pass an
+   * ioredis client; core never imports a Redis library itself.
+   */
+  redis?: { client: unknown; keyPrefix?: string };
+  clock?: Clock;
+  /** Upper bound on how long one scheduled job may run before bottleneck drops it. Default 120 s. */
+  jobExpirationMs?: number;
+}
+
+/** Per-(provider, credential) request limiting with 429 back-off. */
+export interface RateLimiter {
+  /** Runs `task` once the bucket `key` allows it. */
+  schedule<T>(key: string, spec: RateLimitSpec, task: () => Promise<T>): Promise<T>;
+  /**
+   * Feeds a provider answer back: a 429 pauses the bucket until `Retry-After`;
+   * `X-RateLimit-Remaining` lowers the bucket's reservoir to what the provider says is left.
+   */
+  observe(key: string, response: { status: number; headers: Record<string, string> }): Promise<void>;
+  /** Epoch ms until which the bucket is paused, if it is. */
+  pausedUntil(key: string): number | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a rate limiter built on bottleneck, one bucket per key.
+ *
+ * @example
+ * const limiter = createRateLimiter();
+ * await limiter.schedule('goodera:client-1', { maxRequests: 100, windowMs: 60_000 }, () => send());
+ */
+export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter {
+  const clock = options.clock ?? systemClock;
+  const buckets = new Map<string, Bottleneck>();
+  const paused = new Map<string, number>();
+  const expiration = options.jobExpirationMs ?? 120_000;
+  let connection: Bottleneck.IORedisConnection | undefined;
+  if (options.redis) {
+    connection = new Bottleneck.IORedisConnection({ client: options.redis.client as never });
+  }
+  const prefix = options.redis?.keyPrefix ?? 'impact-in';
+
+  const bucket = (key: string, spec: RateLimitSpec): Bottleneck => {
+    let limiter = buckets.get(key);
+    if (!limiter) {
+      const settings: Bottleneck.ConstructorOptions = {
+        reservoir: spec.maxRequests,
+        reservoirRefreshAmount: spec.maxRequests,
+        reservoirRefreshInterval: spec.windowMs,
+        maxConcurrent: spec.maxConcurrent ?? null,
+      };
+      if (connection) {
+        Object.assign(settings, {
+          id: `${prefix}:${key}`,
+          datastore: 'ioredis',
+          connection,
+          clearDatastore: false,
+          timeout: Math.max(spec.windowMs * 10, 600_000),
+        });
+      }
+      limiter = new Bottleneck(settings);
+      limiter.on('error', () => {});
+      buckets.set(key, limiter);
+    }
+    return limiter;
+  };
+
+  const pauseFor = (key: string) => {
+    const until = paused.get(key);
+    if (until === undefined) return 0;
+    const wait = until - clock.now();
+    if (wait <= 0) paused.delete(key);
+    return Math.max(0, wait);
+  };
+
+  return {
+    schedule(key, spec, task) {
+      return bucket(key, spec).schedule({ expiration }, async () => {
+        const wait = pauseFor(key);
+        if (wait > 0) await clock.sleep(wait);
+        return task();
+      });
+    },
+    async observe(key, response) {
+      const limiter = buckets.get(key);
+      const now = clock.now();
+      if (response.status === 429) {
+        const retryAfter = parseRetryAfter(response.headers['retry-after'], now) ?? 1_000;
+        const until = now + retryAfter;
+        paused.set(key, Math.max(paused.get(key) ?? 0, until));
+        limiter?.updateSettings({ reservoir: 0 });
+        return;
+      }
+      const remainingHeader = response.headers['x-ratelimit-remaining'];
+      if (limiter && remainingHeader !== undefined && /^\d+$/.test(remainingHeader.trim())) {
+        const remaining = Number(remainingHeader);
+        const current = await limiter.currentReservoir().catch(() => null);
+        if (current === null || remaining < current) {
+          limiter.updateSettings({ reservoir: remaining });
+        }
+      }
+    },
+    pausedUntil(key) {
+      return pauseFor(key) > 0 ? paused.get(key) : undefined;
+    },
+    async close() {
+      const all = [...buckets.values()];
+      buckets.clear();
+      await Promise.all(all.map((limiter) => limiter.stop({ dropWaitingJobs: true }).catch(() => {})));
+      if (connection) await connection.disconnect(false).catch(() => {});
+    },
+  };
+}
