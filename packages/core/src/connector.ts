@@ -138,7 +138,9 @@ export function defineConnector<TSchema extends z.ZodType>(
   if (!/^[a-z][a-z0-9-]*$/.test(definition.id)) {
     throw new Error(`[impact-in] connector id "${definition.id}" must be a lower-case slug`);
   }
-  return { ...definition, secrets: definition.secrets ?? [] } as Connector<z.output<TSchema>> & { config: TSchema };
+  return { ...definition, secrets: definition.secrets ?? [] } as Connector<z.output<TSchema>> & {
+    config: TSchema;
+  };
 }
 
 /** A connector paired with a validated config: what the dispatcher is given. */
@@ -146,6 +148,10 @@ export interface ConnectorBinding<TConfig = unknown> {
   connector: Connector<TConfig>;
   config: TConfig;
 }
+
+/** A binding of any config type. */
+// biome-ignore lint/suspicious/noExplicitAny: the dispatcher holds bindings of every config type
+export type AnyConnectorBinding = ConnectorBinding<any>;
 
 /**
  * Validates `config` with the connector's schema and pairs them. Errors name the field.

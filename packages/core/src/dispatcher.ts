@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from './clock.js';
-import type { AnyConnector, ConnectorBinding, ConnectorContext } from './connector.js';
+import type { AnyConnector, AnyConnectorBinding, ConnectorContext } from './connector.js';
 import { classifyError, errorFromResponse, type ImpactInError, PermanentError } from './errors.js';
 import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.js';
 import type { AttemptOutcome, DeliveryQuery, DeliveryStore, Notifier, TokenStore } from './interfaces.js';
@@ -21,7 +21,7 @@ import {
 export interface DispatcherOptions {
   store: DeliveryStore;
   /** Connectors with their default (single-tenant) config. */
-  connectors: readonly ConnectorBinding<any>[];
+  connectors: readonly AnyConnectorBinding[];
   /**
    * Per-tenant config. Return a validated config to override the default, or `undefined` to
    * use the binding's config. Use this to give each tenant its own credentials.
@@ -145,7 +145,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const owner = options.workerId ?? randomUUID();
   const random = options.random ?? Math.random;
 
-  const bindings = new Map<string, ConnectorBinding<any>>();
+  const bindings = new Map<string, AnyConnectorBinding>();
   for (const binding of options.connectors) {
     if (bindings.has(binding.connector.id)) {
       throw new Error(`[impact-in] connector "${binding.connector.id}" is registered twice`);
@@ -163,6 +163,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   let running = false;
   let loopPromise: Promise<void> | undefined;
   let wake: (() => void) | undefined;
+  // Set when there is news (a submit, a freed slot) while the loop is not yet waiting.
+  let wakeRequested = false;
+  const signalLoop = () => {
+    wakeRequested = true;
+    wake?.();
+  };
   let stopController = new AbortController();
 
   const notifyWaiters = (delivery: Delivery) => {
@@ -198,7 +204,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const attemptNumber = delivery.attemptCount + 1;
     if (!resolved) {
       const error = new UnknownProviderError(delivery.provider, providers);
-      await finish(delivery, { status: 'failed', at: new Date(clock.now()), error: error.message }, started, error);
+      await finish(
+        delivery,
+        { status: 'failed', at: new Date(clock.now()), error: error.message },
+        started,
+        error,
+      );
       return;
     }
     const { connector, config } = resolved;
@@ -217,7 +228,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const error = new PermanentError(`[impact-in] [${connector.id}] connector cannot deliver`, {
         code: 'unsupported',
       });
-      await finish(delivery, { status: 'failed', at: new Date(clock.now()), error: error.message }, started, error);
+      await finish(
+        delivery,
+        { status: 'failed', at: new Date(clock.now()), error: error.message },
+        started,
+        error,
+      );
       return;
     }
     const deliver = connector.deliver;
@@ -230,7 +246,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       clock,
       signal: stopController.signal,
     };
-    const run = () => deliver({ event: delivery.event, deliveryId: delivery.deliveryId, attempt: attemptNumber }, context);
+    const run = () =>
+      deliver({ event: delivery.event, deliveryId: delivery.deliveryId, attempt: attemptNumber }, context);
 
     let payload: unknown;
     let providerResponse: ProviderResponse | null = null;
@@ -245,7 +262,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         if (result.response.status >= 300) {
           error = errorFromResponse(
             connector.id,
-            { status: result.response.status, headers: result.response.headers, text: result.response.text() },
+            {
+              status: result.response.status,
+              headers: result.response.headers,
+              text: result.response.text(),
+            },
             clock.now(),
           );
         }
@@ -277,7 +298,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     await finish(delivery, outcome, started, error);
   };
 
-  const finish = async (delivery: Delivery, outcome: AttemptOutcome, started: number, error?: ImpactInError) => {
+  const finish = async (
+    delivery: Delivery,
+    outcome: AttemptOutcome,
+    started: number,
+    error?: ImpactInError,
+  ) => {
     const recorded = await store.recordAttempt(delivery.id, owner, outcome);
     const log = { deliveryId: delivery.deliveryId, provider: delivery.provider, eventId: delivery.eventId };
     if (!recorded) {
@@ -286,7 +312,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
     const fields = { ...log, status: recorded.status, attemptCount: recorded.attemptCount };
     if (recorded.status === 'success') logger.info(fields, 'delivered');
-    else if (recorded.status === 'retrying') logger.warn({ ...fields, error: outcome.status === 'retrying' ? outcome.error : undefined }, 'attempt failed; retry scheduled');
+    else if (recorded.status === 'retrying')
+      logger.warn(
+        { ...fields, error: outcome.status === 'retrying' ? outcome.error : undefined },
+        'attempt failed; retry scheduled',
+      );
     else {
       logger.error({ ...fields, error: recorded.lastError }, 'delivery failed');
       await options.notifier
@@ -299,19 +329,26 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         })
         .catch(() => {});
     }
-    options.onAttempt?.({ delivery: recorded, durationMs: clock.now() - started, ...(error ? { error } : {}) });
+    options.onAttempt?.({
+      delivery: recorded,
+      durationMs: clock.now() - started,
+      ...(error ? { error } : {}),
+    });
     notifyWaiters(recorded);
   };
 
   const track = (delivery: Delivery) => {
     const task: Promise<void> = attempt(delivery)
       .catch(async (thrown) => {
-        logger.error({ deliveryId: delivery.deliveryId, provider: delivery.provider, err: String(thrown) }, 'attempt crashed');
+        logger.error(
+          { deliveryId: delivery.deliveryId, provider: delivery.provider, err: String(thrown) },
+          'attempt crashed',
+        );
         await store.release(delivery.id, owner, new Date(clock.now() + pollIntervalMs)).catch(() => {});
       })
       .finally(() => {
         inflight.delete(task);
-        wake?.();
+        signalLoop();
       });
     inflight.add(task);
     return task;
@@ -334,21 +371,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         }
       }
       if (!running) break;
-      if (claimed > 0 && claimed === free) {
-        // Saturated: wait for a slot.
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      } else if (claimed === 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, pollIntervalMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+      if (wakeRequested) {
+        wakeRequested = false;
+        if (claimed > 0 || inflight.size < concurrency) continue;
       }
+      const saturated = inflight.size >= concurrency;
+      await new Promise<void>((resolve) => {
+        // Saturated: wait for a slot. Idle: poll, or wake early on a submit.
+        const timer = saturated ? undefined : setTimeout(resolve, claimed > 0 ? 0 : pollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       wake = undefined;
+      wakeRequested = false;
     }
   };
 
@@ -373,7 +410,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       }, timeoutMs);
       // Another replica may finish it: look at the store as well.
       const check = () =>
-        store.get(id).then((delivery) => delivery && TERMINAL.has(delivery.status) && done(delivery), () => {});
+        store.get(id).then(
+          (delivery) => delivery && TERMINAL.has(delivery.status) && done(delivery),
+          () => {},
+        );
       const poll = setInterval(check, Math.max(pollIntervalMs, 250));
       let set = waiters.get(id);
       if (!set) {
@@ -385,7 +425,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     });
 
   const replayOne = async (id: string, companyId?: string): Promise<Delivery | undefined> => {
-    const requeued = await store.requeue(id, { ...(companyId ? { companyId } : {}), now: new Date(clock.now()) });
+    const requeued = await store.requeue(id, {
+      ...(companyId ? { companyId } : {}),
+      now: new Date(clock.now()),
+    });
     if (!requeued) return store.get(id, companyId);
     const claimed = await store.claim(id, { owner, now: new Date(clock.now()), leaseMs });
     if (!claimed) return requeued; // another worker took it: it will be attempted there
@@ -403,7 +446,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         try {
           const delivery = await replayOne(id, companyId);
           if (!delivery) results[index] = { id, success: false, error: 'not found' };
-          else if (delivery.status === 'success') results[index] = { id, success: true, newStatus: 'success' };
+          else if (delivery.status === 'success')
+            results[index] = { id, success: true, newStatus: 'success' };
           else
             results[index] = {
               id,
@@ -412,7 +456,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               error: delivery.lastError ?? `status ${delivery.status}`,
             };
         } catch (thrown) {
-          results[index] = { id, success: false, error: thrown instanceof Error ? thrown.message : String(thrown) };
+          results[index] = {
+            id,
+            success: false,
+            error: thrown instanceof Error ? thrown.message : String(thrown),
+          };
         }
       }
     });
@@ -432,7 +480,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         event: parsed.event,
         nextAttemptAt: new Date(clock.now()),
       });
-      if (result.created) wake?.();
+      if (result.created) signalLoop();
       return result;
     },
     async submitAndWait(request, waitOptions) {
@@ -459,7 +507,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     async stop(stopOptions = {}) {
       running = false;
-      wake?.();
+      signalLoop();
       await loopPromise;
       loopPromise = undefined;
       if (inflight.size > 0) {
@@ -480,7 +528,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     replay: (id, replayOptions = {}) => replayOne(id, replayOptions.companyId),
     bulkReplay: (ids, bulkOptions = {}) => bulk(ids, bulkOptions.companyId),
     async retryAllFailed(retryOptions) {
-      const ids = await store.failedIds({ companyId: retryOptions.companyId, provider: retryOptions.provider });
+      const ids = await store.failedIds({
+        companyId: retryOptions.companyId,
+        provider: retryOptions.provider,
+      });
       return bulk(ids, retryOptions.companyId);
     },
     waitFor,

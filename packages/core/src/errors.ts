@@ -82,7 +82,10 @@ export function classifyStatus(status: number): ErrorKind | undefined {
  *
  * @example parseRetryAfter('5') // 5000
  */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
   if (value === null || value === undefined) return undefined;
   const trimmed = value.trim();
   if (trimmed === '') return undefined;
@@ -97,7 +100,8 @@ function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR'))) return code;
+    if (typeof code === 'string' && (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR')))
+      return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
@@ -113,10 +117,16 @@ export function classifyError(error: unknown, provider = 'core'): ImpactInError 
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
   if (code) {
-    return new RetryableError(`[impact-in] [${provider}] network error ${code}: ${message}`, { code, cause: error });
+    return new RetryableError(`[impact-in] [${provider}] network error ${code}: ${message}`, {
+      code,
+      cause: error,
+    });
   }
   if (error instanceof Error && error.name === 'AbortError') {
-    return new RetryableError(`[impact-in] [${provider}] request aborted: ${message}`, { code: 'ABORTED', cause: error });
+    return new RetryableError(`[impact-in] [${provider}] request aborted: ${message}`, {
+      code: 'ABORTED',
+      cause: error,
+    });
   }
   if (error instanceof Error && error.name === 'ZodError') {
     return new PermanentError(`[impact-in] [${provider}] validation failed: ${message}`, {

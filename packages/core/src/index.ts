@@ -1,6 +1,9 @@
+/** The zod instance core validates with; connectors can build their config schemas with it. */
+export { z } from 'zod';
 export { type Clock, systemClock } from './clock.js';
 export {
   type AnyConnector,
+  type AnyConnectorBinding,
   bindConnector,
   type Connector,
   type ConnectorBinding,
@@ -65,7 +68,12 @@ export { MemoryDeliveryStore } from './memory/delivery-store.js';
 export { MemoryEventBus, subjectMatches } from './memory/event-bus.js';
 export { MemoryNotifier } from './memory/notifier.js';
 export { MemoryTokenStore } from './memory/token-store.js';
-export { createRateLimiter, type RateLimiter, type RateLimiterOptions, type RateLimitSpec } from './rate-limiter.js';
+export {
+  createRateLimiter,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitSpec,
+} from './rate-limiter.js';
 export {
   computeRetryDelay,
   DEFAULT_RETRY_POLICY,
@@ -74,8 +82,8 @@ export {
   resolveRetryPolicy,
 } from './retry-policy.js';
 export {
-  DeliverRequestSchema,
   type DeliverRequest,
+  DeliverRequestSchema,
   type Delivery,
   DeliverySchema,
   type DeliveryStats,
@@ -85,8 +93,8 @@ export {
   ImpactEventSchema,
   type InboundRecord,
   InboundRecordSchema,
-  type ProviderResponse,
   ProviderId,
+  type ProviderResponse,
 } from './schemas.js';
 export { createSecretBox, type SecretBox, type SecretBoxOptions } from './secret-box.js';
 export {

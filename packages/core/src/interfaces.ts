@@ -45,7 +45,13 @@ export type AttemptOutcome =
       payload?: unknown;
       providerResponse?: ProviderResponse | null;
     }
-  | { status: 'failed'; at: Date; error: string; payload?: unknown; providerResponse?: ProviderResponse | null };
+  | {
+      status: 'failed';
+      at: Date;
+      error: string;
+      payload?: unknown;
+      providerResponse?: ProviderResponse | null;
+    };
 
 /**
  * Durable delivery log and work queue. Implementations: `MemoryDeliveryStore` here,
@@ -122,8 +128,10 @@ export interface SubscribeOptions {
   durable?: string | undefined;
   /** Redelivery delay after a handler throws. */
   redeliverDelayMs?: number | undefined;
-  /** After this many deliveries a failing message is dropped (dead-lettered). */
+  /** After this many deliveries a failing message is dropped (dead-lettered). Default 10. */
   maxDeliver?: number | undefined;
+  /** A handler that has not resolved after this long is presumed dead; the message is redelivered. Default 30 s. */
+  ackWaitMs?: number | undefined;
 }
 
 export interface Subscription {

@@ -18,7 +18,8 @@ export const noopLogger: Logger = {
   },
 };
 
-const SECRET_KEY_PATTERN = /secret|password|token|api[-_]?key|authorization|signature|private[-_]?key|credential/i;
+const SECRET_KEY_PATTERN =
+  /secret|password|token|api[-_]?key|authorization|signature|private[-_]?key|credential/i;
 
 /** Masks a secret for display: `"••••1234"` (last four kept when the value is long enough). */
 export function maskSecret(value: string): string {

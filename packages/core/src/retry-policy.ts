@@ -24,7 +24,8 @@ export function resolveRetryPolicy(override: Partial<RetryPolicy> = {}): RetryPo
   if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
     throw new RangeError('[impact-in] retryPolicy.maxAttempts must be an integer >= 1');
   }
-  if (policy.jitter < 0 || policy.jitter >= 1) throw new RangeError('[impact-in] retryPolicy.jitter must be in [0, 1)');
+  if (policy.jitter < 0 || policy.jitter >= 1)
+    throw new RangeError('[impact-in] retryPolicy.jitter must be in [0, 1)');
   if (policy.initialDelayMs < 0 || policy.maxDelayMs < 0 || policy.multiplier < 1) {
     throw new RangeError('[impact-in] retryPolicy delays must be >= 0 and multiplier >= 1');
   }

@@ -51,7 +51,9 @@ export function createSecretBox(options: SecretBoxOptions): SecretBox {
     masters.set(id, keyBytes(id, key));
   }
   if (!masters.has(options.currentKeyId)) {
-    throw new Error(`[impact-in] [secret-box] current key id "${options.currentKeyId}" is not among the keys`);
+    throw new Error(
+      `[impact-in] [secret-box] current key id "${options.currentKeyId}" is not among the keys`,
+    );
   }
   const derived = new Map<string, Buffer>();
   const tenantKey = (keyId: string, tenantId: string): Buffer => {
@@ -71,7 +73,11 @@ export function createSecretBox(options: SecretBoxOptions): SecretBox {
     if (parts.length !== 4 || parts[0] !== PREFIX) {
       throw new Error('[impact-in] [secret-box] not a secret-box ciphertext');
     }
-    return { keyId: parts[1]!, iv: Buffer.from(parts[2]!, 'base64url'), sealed: Buffer.from(parts[3]!, 'base64url') };
+    return {
+      keyId: parts[1]!,
+      iv: Buffer.from(parts[2]!, 'base64url'),
+      sealed: Buffer.from(parts[3]!, 'base64url'),
+    };
   };
 
   const box: SecretBox = {
@@ -81,27 +87,37 @@ export function createSecretBox(options: SecretBoxOptions): SecretBox {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', tenantKey(keyId, tenantId), iv);
       cipher.setAAD(aad(keyId, tenantId));
-      const encrypted = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      const encrypted = Buffer.concat([
+        cipher.update(plaintext, 'utf8'),
+        cipher.final(),
+        cipher.getAuthTag(),
+      ]);
       return `${PREFIX}:${keyId}:${iv.toString('base64url')}:${encrypted.toString('base64url')}`;
     },
     decrypt(tenantId, ciphertext) {
       const { keyId, iv, sealed } = parse(ciphertext);
-      if (iv.length !== 12 || sealed.length < 16) throw new Error('[impact-in] [secret-box] malformed ciphertext');
+      if (iv.length !== 12 || sealed.length < 16)
+        throw new Error('[impact-in] [secret-box] malformed ciphertext');
       const decipher = createDecipheriv('aes-256-gcm', tenantKey(keyId, tenantId), iv);
       decipher.setAAD(aad(keyId, tenantId));
       decipher.setAuthTag(sealed.subarray(sealed.length - 16));
       try {
-        return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString(
-          'utf8',
-        );
+        return Buffer.concat([
+          decipher.update(sealed.subarray(0, sealed.length - 16)),
+          decipher.final(),
+        ]).toString('utf8');
       } catch {
-        throw new Error('[impact-in] [secret-box] ciphertext rejected: tampered, or sealed for another tenant');
+        throw new Error(
+          '[impact-in] [secret-box] ciphertext rejected: tampered, or sealed for another tenant',
+        );
       }
     },
     keyIdOf: (ciphertext) => parse(ciphertext).keyId,
     needsRotation: (ciphertext) => parse(ciphertext).keyId !== options.currentKeyId,
     rotate(tenantId, ciphertext) {
-      return box.needsRotation(ciphertext) ? box.encrypt(tenantId, box.decrypt(tenantId, ciphertext)) : ciphertext;
+      return box.needsRotation(ciphertext)
+        ? box.encrypt(tenantId, box.decrypt(tenantId, ciphertext))
+        : ciphertext;
     },
   };
   return box;

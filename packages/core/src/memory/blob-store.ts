@@ -4,7 +4,10 @@ import type { BlobStore } from '../interfaces.js';
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Buffer>();
 
-  async put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ key: string; size: number }> {
+  async put(
+    key: string,
+    data: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<{ key: string; size: number }> {
     let bytes: Buffer;
     if (data instanceof Uint8Array) bytes = Buffer.from(data);
     else {

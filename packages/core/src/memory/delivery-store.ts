@@ -98,13 +98,21 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   async stats(query: { companyId: string; from?: Date; to?: Date }): Promise<DeliveryStats> {
     const overall = { total: 0, successful: 0, failed: 0, pending: 0, retrying: 0 };
-    const groups = new Map<string, { provider: string; status: DeliveryStatus; count: number; attempts: number }>();
+    const groups = new Map<
+      string,
+      { provider: string; status: DeliveryStatus; count: number; attempts: number }
+    >();
     for (const delivery of this.#matching(query)) {
       overall.total++;
       if (delivery.status === 'success') overall.successful++;
       else overall[delivery.status]++;
       const key = `${delivery.provider}\u0000${delivery.status}`;
-      const group = groups.get(key) ?? { provider: delivery.provider, status: delivery.status, count: 0, attempts: 0 };
+      const group = groups.get(key) ?? {
+        provider: delivery.provider,
+        status: delivery.status,
+        count: 0,
+        attempts: 0,
+      };
       group.count++;
       group.attempts += delivery.attemptCount;
       groups.set(key, group);
@@ -192,7 +200,8 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   async requeue(id: string, options: { companyId?: string; now: Date }): Promise<Delivery | undefined> {
     const row = this.#rows.get(id);
-    if (!row || (options.companyId !== undefined && row.delivery.companyId !== options.companyId)) return undefined;
+    if (!row || (options.companyId !== undefined && row.delivery.companyId !== options.companyId))
+      return undefined;
     const now = options.now.getTime();
     if (row.leaseOwner !== null && row.leaseExpiresAt > now) return undefined;
     const { delivery } = row;

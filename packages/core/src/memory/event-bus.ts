@@ -13,11 +13,18 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   return want.length === have.length;
 }
 
+interface InFlight {
+  message: BusMessage;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
 interface Consumer {
   pattern: string;
   handler: (message: BusMessage) => Promise<void>;
   options: SubscribeOptions;
   closed: boolean;
+  inflight: Set<InFlight>;
 }
 
 interface Group {
@@ -83,23 +90,45 @@ export class MemoryEventBus implements EventBus {
     this.#deliver(consumer, message, group);
   }
 
+  #redeliver(consumer: Consumer, message: BusMessage, group: Group | undefined, delayMs: number): void {
+    const max = consumer.options.maxDeliver ?? 10;
+    if (message.deliveryCount >= max || this.#closed) return;
+    const again = { ...message, deliveryCount: message.deliveryCount + 1 };
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#closed) return;
+      if (group) this.#dispatch(group, again);
+      else if (!consumer.closed) this.#deliver(consumer, again);
+    }, delayMs);
+    this.#timers.add(timer);
+  }
+
   #deliver(consumer: Consumer, message: BusMessage, group?: Group): void {
     queueMicrotask(() => {
       if (consumer.closed) {
         if (group) this.#dispatch(group, message);
         return;
       }
-      consumer.handler(structuredClone(message)).catch(() => {
-        const max = consumer.options.maxDeliver ?? 10;
-        if (message.deliveryCount >= max || this.#closed) return;
-        const timer = setTimeout(() => {
-          this.#timers.delete(timer);
-          const again = { ...message, deliveryCount: message.deliveryCount + 1 };
-          if (group) this.#dispatch(group, again);
-          else if (!consumer.closed) this.#deliver(consumer, again);
-        }, consumer.options.redeliverDelayMs ?? 100);
-        this.#timers.add(timer);
-      });
+      const entry: InFlight = { message, settled: false, timer: undefined };
+      consumer.inflight.add(entry);
+      const settle = () => {
+        if (entry.settled) return false;
+        entry.settled = true;
+        clearTimeout(entry.timer);
+        consumer.inflight.delete(entry);
+        return true;
+      };
+      entry.timer = setTimeout(() => {
+        if (settle()) this.#redeliver(consumer, message, group, 0);
+      }, consumer.options.ackWaitMs ?? 30_000);
+      consumer.handler(structuredClone(message)).then(
+        () => {
+          settle();
+        },
+        () => {
+          if (settle()) this.#redeliver(consumer, message, group, consumer.options.redeliverDelayMs ?? 100);
+        },
+      );
     });
   }
 
@@ -114,6 +143,7 @@ export class MemoryEventBus implements EventBus {
       handler: handler as (message: BusMessage) => Promise<void>,
       options,
       closed: false,
+      inflight: new Set(),
     };
     if (options.durable) {
       let group = this.#durables.get(options.durable);
@@ -135,8 +165,14 @@ export class MemoryEventBus implements EventBus {
       close: async () => {
         consumer.closed = true;
         this.#ephemeral.delete(consumer);
-        for (const group of this.#durables.values()) {
-          group.members = group.members.filter((member) => member !== consumer);
+        const group = options.durable ? this.#durables.get(options.durable) : undefined;
+        if (group) group.members = group.members.filter((member) => member !== consumer);
+        // Unacknowledged work goes back to the queue, as a crashed consumer's would.
+        for (const entry of [...consumer.inflight]) {
+          entry.settled = true;
+          clearTimeout(entry.timer);
+          consumer.inflight.delete(entry);
+          if (group) this.#redeliver(consumer, entry.message, group, 0);
         }
       },
     };
@@ -145,6 +181,10 @@ export class MemoryEventBus implements EventBus {
   async close(): Promise<void> {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
+    for (const consumer of this.#ephemeral) for (const entry of consumer.inflight) clearTimeout(entry.timer);
+    for (const group of this.#durables.values()) {
+      for (const consumer of group.members) for (const entry of consumer.inflight) clearTimeout(entry.timer);
+    }
     this.#timers.clear();
     this.#ephemeral.clear();
     this.#durables.clear();

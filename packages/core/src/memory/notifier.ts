@@ -14,7 +14,11 @@ export class MemoryNotifier implements Notifier {
     this.sent.push(notification);
     const log = this.#logger;
     if (!log) return;
-    const fields = { notification: notification.title, companyId: notification.companyId, ...notification.data };
+    const fields = {
+      notification: notification.title,
+      companyId: notification.companyId,
+      ...notification.data,
+    };
     if (notification.level === 'error') log.error(fields, notification.message);
     else if (notification.level === 'warning') log.warn(fields, notification.message);
     else log.info(fields, notification.message);

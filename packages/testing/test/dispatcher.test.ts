@@ -1,0 +1,316 @@
+import {
+  bindConnector,
+  createDispatcher,
+  createHttpClient,
+  type Dispatcher,
+  hmacSha256,
+  MemoryDeliveryStore,
+  UnknownProviderError,
+} from '@impact-in/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCapturingLogger, createFakeClock, sampleEvent, waitUntil } from '../src/index.js';
+import { acme, acmeConfig, startRawServer } from './helpers.js';
+
+const companyId = 'company_789';
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function setup(
+  answer: Parameters<typeof startRawServer>[0],
+  options: Partial<Parameters<typeof createDispatcher>[0]> = {},
+) {
+  const server = await startRawServer(answer);
+  const clock = createFakeClock(Date.now());
+  const store = new MemoryDeliveryStore({ now: clock.now });
+  const logger = createCapturingLogger();
+  const dispatcher: Dispatcher = createDispatcher({
+    store,
+    connectors: [bindConnector(acme, acmeConfig(server.url))],
+    clock,
+    logger,
+    ...options,
+  });
+  cleanups.push(async () => {
+    await dispatcher.close({ timeoutMs: 1_000 });
+    await server.close();
+  });
+  return { server, clock, store, dispatcher, logger };
+}
+
+const ok = (_call: unknown, response: import('node:http').ServerResponse) => {
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end('{"accepted":true}');
+};
+
+describe('dispatcher over a real node:http server', () => {
+  it('stores before sending, then sends the exact signed bytes with the deliveryId as idempotency key', async () => {
+    const { server, dispatcher, store } = await setup(ok);
+    const event = sampleEvent({ value: 2.5 });
+    const { delivery, created } = await dispatcher.submit({ companyId, provider: 'acme', event });
+    expect(created).toBe(true);
+    expect(server.calls).toHaveLength(0);
+    expect((await store.get(delivery.id))?.status).toBe('pending');
+
+    expect(await dispatcher.runOnce()).toBe(1);
+    const [call] = server.calls;
+    const expectedBody = JSON.stringify({
+      id: event.eventId,
+      type: 'volunteer_hours',
+      user: 'user_456',
+      value: 2.5,
+    });
+    expect(call!.body.toString('utf8')).toBe(expectedBody);
+    expect(call!.headers['x-acme-signature']).toBe(hmacSha256('sig_secret_abcdef', call!.body));
+    expect(call!.headers['x-idempotency-key']).toBe(delivery.deliveryId);
+    const done = await store.get(delivery.id);
+    expect(done).toMatchObject({ status: 'success', attemptCount: 1, lastError: null });
+    expect(done?.payload).toEqual(JSON.parse(expectedBody));
+    expect(done?.providerResponse).toMatchObject({ status: 200, body: '{"accepted":true}' });
+    expect(done?.deliveredAt).toBeInstanceOf(Date);
+  });
+
+  it('is idempotent on submit: the same event is stored and sent once', async () => {
+    const { server, dispatcher } = await setup(ok);
+    const event = sampleEvent();
+    const first = await dispatcher.submit({ companyId, provider: 'acme', event });
+    const again = await dispatcher.submit({ companyId, provider: 'acme', event });
+    expect(again.created).toBe(false);
+    expect(again.delivery.id).toBe(first.delivery.id);
+    await dispatcher.runOnce();
+    await dispatcher.submit({ companyId, provider: 'acme', event });
+    await dispatcher.runOnce();
+    expect(server.calls).toHaveLength(1);
+  });
+
+  it('retries 503 on the seed-002 schedule (1 s, 2 s, ±10 %) and fails after 3 attempts', async () => {
+    const { server, dispatcher, store, clock } = await setup((_call, response) => {
+      response.writeHead(503);
+      response.end('busy');
+    });
+    const delays: number[] = [];
+    for (let run = 0; run < 40; run++) {
+      const { delivery } = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+      await dispatcher.runOnce();
+      let current = (await store.get(delivery.id))!;
+      while (current.status === 'retrying') {
+        delays.push(current.nextAttemptAt!.getTime() - clock.now());
+        await clock.set(current.nextAttemptAt!.getTime());
+        await dispatcher.runOnce();
+        current = (await store.get(delivery.id))!;
+      }
+      expect(current).toMatchObject({ status: 'failed', attemptCount: 3, nextAttemptAt: null });
+      expect(current.lastError).toContain('HTTP 503');
+    }
+    expect(server.calls).toHaveLength(40 * 3);
+    const first = delays.filter((_, index) => index % 2 === 0);
+    const second = delays.filter((_, index) => index % 2 === 1);
+    expect(Math.min(...first)).toBeGreaterThanOrEqual(900);
+    expect(Math.max(...first)).toBeLessThanOrEqual(1100);
+    expect(Math.min(...second)).toBeGreaterThanOrEqual(1800);
+    expect(Math.max(...second)).toBeLessThanOrEqual(2200);
+    // Jitter really varies.
+    expect(new Set(first).size).toBeGreaterThan(5);
+  });
+
+  it('honours Retry-After in seconds and as an HTTP date, instead of the backoff', async () => {
+    let mode: 'seconds' | 'date' = 'seconds';
+    const { dispatcher, store, clock } = await setup((_call, response) => {
+      const value = mode === 'seconds' ? '12' : new Date(Date.now() + 60_000).toUTCString();
+      response.writeHead(429, { 'retry-after': value });
+      response.end();
+    });
+    const a = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    await dispatcher.runOnce();
+    const retrying = (await store.get(a.delivery.id))!;
+    expect(retrying.status).toBe('retrying');
+    expect(retrying.nextAttemptAt!.getTime() - clock.now()).toBe(12_000);
+
+    mode = 'date';
+    await clock.advance(13_000);
+    const b = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    await dispatcher.runOnce();
+    const dated = (await store.get(b.delivery.id))!;
+    // HTTP dates have 1 s resolution and the fake clock started at a real "now".
+    const wait = dated.nextAttemptAt!.getTime() - clock.now();
+    expect(wait).toBeGreaterThan(30_000);
+    expect(wait).toBeLessThanOrEqual(61_000);
+  });
+
+  it('pauses the bucket on 429: other due deliveries to the provider wait instead of being sent', async () => {
+    const { server, dispatcher, store, clock } = await setup(
+      (_call, response) => {
+        response.writeHead(429, { 'retry-after': '5' });
+        response.end();
+      },
+      { concurrency: 1 },
+    );
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      ids.push((await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() })).delivery.id);
+    }
+    const pausedAt = clock.now();
+    await dispatcher.runOnce();
+    expect(server.calls).toHaveLength(1);
+    const rest = await Promise.all(ids.slice(1).map((id) => store.get(id)));
+    for (const delivery of rest) {
+      expect(delivery).toMatchObject({ status: 'pending', attemptCount: 0 });
+      expect(delivery!.nextAttemptAt!.getTime()).toBe(pausedAt + 5_000);
+    }
+  });
+
+  it('fails a permanent 400 at once, with the provider answer in lastError', async () => {
+    const { server, dispatcher, store } = await setup((_call, response) => {
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end('{"error":"missing user.external_id"}');
+    });
+    const { delivery } = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    await dispatcher.runOnce();
+    const failed = (await store.get(delivery.id))!;
+    expect(failed).toMatchObject({ status: 'failed', attemptCount: 1 });
+    expect(failed.lastError).toBe('[impact-in] [acme] HTTP 400: {"error":"missing user.external_id"}');
+    expect(server.calls).toHaveLength(1);
+  });
+
+  it('replay, bulk replay and retry-all-failed keep the deliveryId and report seed-002 shapes', async () => {
+    let healthy = false;
+    const { server, dispatcher, store } = await setup((_call, response) => {
+      response.writeHead(healthy ? 200 : 400);
+      response.end(healthy ? '{}' : '{"error":"bad"}');
+    });
+    const ids: string[] = [];
+    for (let index = 0; index < 4; index++) {
+      ids.push((await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() })).delivery.id);
+    }
+    await dispatcher.runOnce();
+    const originals = await Promise.all(ids.map((id) => store.get(id)));
+    expect(originals.every((delivery) => delivery?.status === 'failed')).toBe(true);
+
+    healthy = true;
+    const replayed = await dispatcher.replay(ids[0]!, { companyId });
+    expect(replayed).toMatchObject({
+      status: 'success',
+      deliveryId: originals[0]!.deliveryId,
+      replayCount: 1,
+    });
+    expect(server.calls.at(-1)!.headers['x-idempotency-key']).toBe(originals[0]!.deliveryId);
+    expect(await dispatcher.replay(ids[1]!, { companyId: 'someone-else' })).toBeUndefined();
+
+    const bulk = await dispatcher.bulkReplay([ids[1]!, 'no-such-id'], { companyId });
+    expect(bulk.summary).toEqual({ total: 2, successful: 1, failed: 1 });
+    expect(bulk.results).toEqual([
+      { id: ids[1], success: true, newStatus: 'success' },
+      { id: 'no-such-id', success: false, error: 'not found' },
+    ]);
+
+    const all = await dispatcher.retryAllFailed({ companyId });
+    expect(all.summary).toEqual({ total: 2, successful: 2, failed: 0 });
+    expect(new Set(all.results.map((result) => result.id))).toEqual(new Set([ids[2], ids[3]]));
+    const keys = server.calls.slice(4).map((call) => call.headers['x-idempotency-key']);
+    expect(new Set(keys)).toEqual(new Set(originals.map((delivery) => delivery!.deliveryId)));
+
+    const stats = await dispatcher.stats({ companyId });
+    expect(stats.overall).toEqual({ total: 4, successful: 4, failed: 0, pending: 0, retrying: 0 });
+    expect(stats.byProvider).toEqual([{ provider: 'acme', status: 'success', count: 4, avgAttempts: 1 }]);
+  });
+
+  it('refuses unknown providers and invalid events with errors that name the problem', async () => {
+    const { dispatcher } = await setup(ok);
+    await expect(
+      dispatcher.submit({ companyId, provider: 'nobody', event: sampleEvent() }),
+    ).rejects.toBeInstanceOf(UnknownProviderError);
+    const bad = { ...sampleEvent(), timestamp: 'yesterday' };
+    await expect(dispatcher.submit({ companyId, provider: 'acme', event: bad })).rejects.toThrow(/timestamp/);
+  });
+
+  it('classifies a provider that never answers as retryable, via the client header timeout', async () => {
+    const { dispatcher, store } = await setup(() => {}, {
+      http: createHttpClient({ headersTimeoutMs: 200, bodyTimeoutMs: 200, connectTimeoutMs: 200 }),
+    });
+    const { delivery } = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    const started = Date.now();
+    await dispatcher.runOnce();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const retrying = (await store.get(delivery.id))!;
+    expect(retrying.status).toBe('retrying');
+    expect(retrying.lastError).toContain('UND_ERR_HEADERS_TIMEOUT');
+  });
+
+  it('runs a bounded worker pool in the background and stops gracefully with in-flight work finished', async () => {
+    const { server, dispatcher, store } = await setup(
+      async (_call, response) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        response.writeHead(200);
+        response.end('{}');
+      },
+      { concurrency: 4, pollIntervalMs: 20 },
+    );
+    const ids: string[] = [];
+    for (let index = 0; index < 40; index++) {
+      ids.push((await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() })).delivery.id);
+    }
+    dispatcher.start();
+    await waitUntil(() => server.calls.length >= 10, 5_000, 'some deliveries');
+    await dispatcher.stop();
+    const statuses = await Promise.all(ids.map(async (id) => (await store.get(id))!.status));
+    const sent = server.calls.length;
+    // Everything that was sent got recorded; nothing is left half-done.
+    expect(statuses.filter((status) => status === 'success')).toHaveLength(sent);
+    expect(statuses.filter((status) => status === 'pending')).toHaveLength(40 - sent);
+    expect(server.maxActive()).toBeLessThanOrEqual(4);
+    // A restart picks up the rest.
+    dispatcher.start();
+    await waitUntil(() => server.calls.length === 40, 5_000, 'all deliveries');
+    await dispatcher.stop();
+    const final = await Promise.all(ids.map(async (id) => (await store.get(id))!.status));
+    expect(final.every((status) => status === 'success')).toBe(true);
+  });
+
+  it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
+    const { dispatcher, logger } = await setup(ok);
+    dispatcher.start();
+    const delivery = await dispatcher.submitAndWait({ companyId, provider: 'acme', event: sampleEvent() });
+    expect(delivery.status).toBe('success');
+    const entry = logger.entries.find((candidate) => candidate.msg === 'delivered');
+    expect(entry?.fields).toMatchObject({
+      deliveryId: delivery.deliveryId,
+      provider: 'acme',
+      eventId: delivery.eventId,
+      status: 'success',
+      attemptCount: 1,
+    });
+    expect(logger.text()).not.toContain('sig_secret_abcdef');
+    expect(logger.text()).not.toContain('ak_live_123456789');
+  });
+
+  it('two dispatchers on one store share the work: each delivery is sent exactly once', async () => {
+    const server = await startRawServer(ok);
+    const store = new MemoryDeliveryStore();
+    const make = (workerId: string) =>
+      createDispatcher({
+        store,
+        connectors: [bindConnector(acme, acmeConfig(server.url))],
+        workerId,
+        concurrency: 8,
+        pollIntervalMs: 10,
+      });
+    const a = make('a');
+    const b = make('b');
+    cleanups.push(async () => {
+      await a.close();
+      await b.close();
+      await server.close();
+    });
+    for (let index = 0; index < 200; index++) {
+      await a.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    }
+    a.start();
+    b.start();
+    await waitUntil(() => server.calls.length >= 200, 10_000, '200 deliveries');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const keys = server.calls.map((call) => call.headers['x-idempotency-key']);
+    expect(keys).toHaveLength(200);
+    expect(new Set(keys).size).toBe(200);
+  });
+});
