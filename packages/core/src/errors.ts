@@ -64,7 +64,6 @@ export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CLOSED',
   'UND_ERR_DESTROYED',
   'UND_ERR_REQ_RETRY',
-  'UND_ERR_RESPONSE_STATUS_CODE',
 ]);
 
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -100,8 +99,7 @@ function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR')))
-      return code;
+    if (typeof code === 'string' && RETRYABLE_NETWORK_CODES.has(code)) return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
@@ -128,7 +126,7 @@ export function classifyError(error: unknown, provider = 'core'): ImpactInError 
       cause: error,
     });
   }
-  if (error instanceof Error && error.name === 'ZodError') {
+  if (error instanceof Error && (error.name === 'ZodError' || error.name === '$ZodError')) {
     return new PermanentError(`[impact-in] [${provider}] validation failed: ${message}`, {
       code: 'validation',
       cause: error,

@@ -46,6 +46,30 @@ export interface HttpClientOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** Reads a whole response body, failing (and destroying the stream) past `maxBytes`. */
+function readBody(stream: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
+  // Plain 'data' events: an async iterator costs several promises per chunk on the hot path.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        stream.destroy();
+        reject(
+          Object.assign(new Error(`response body exceeds ${maxBytes} bytes`), {
+            code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+          }),
+        );
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.once('error', reject);
+    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+  });
+}
+
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
@@ -105,23 +129,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         signal: request.signal,
         dispatcher,
       });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      try {
-        for await (const chunk of response.body) {
-          size += (chunk as Buffer).byteLength;
-          if (size > maxBytes) {
-            throw Object.assign(new Error(`response body exceeds ${maxBytes} bytes`), {
-              code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-            });
-          }
-          chunks.push(chunk as Buffer);
-        }
-      } catch (error) {
-        response.body.destroy();
-        throw error;
-      }
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const body = await readBody(response.body, maxBytes);
       return toResponse(response.statusCode, flattenHeaders(response.headers), body);
     },
     async close() {

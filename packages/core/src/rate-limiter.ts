@@ -97,20 +97,26 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
     async observe(key, response) {
       const limiter = buckets.get(key);
       const now = clock.now();
+      // Lower the reservoir with incrementReservoir: bottleneck's updateSettings({ reservoir })
+      // stops the in-memory refresh timer for good (SGrondin/bottleneck#185).
+      const lowerTo = async (target: number) => {
+        if (!limiter) return;
+        try {
+          const current = await limiter.currentReservoir();
+          if (current !== null && target < current) await limiter.incrementReservoir(target - current);
+        } catch {
+          // A lost Redis connection must not fail the delivery; the local pause still holds.
+        }
+      };
       if (response.status === 429) {
         const retryAfter = parseRetryAfter(response.headers['retry-after'], now) ?? 1_000;
-        const until = now + retryAfter;
-        paused.set(key, Math.max(paused.get(key) ?? 0, until));
-        limiter?.updateSettings({ reservoir: 0 });
+        paused.set(key, Math.max(paused.get(key) ?? 0, now + retryAfter));
+        await lowerTo(0);
         return;
       }
       const remainingHeader = response.headers['x-ratelimit-remaining'];
-      if (limiter && remainingHeader !== undefined && /^\d+$/.test(remainingHeader.trim())) {
-        const remaining = Number(remainingHeader);
-        const current = await limiter.currentReservoir().catch(() => null);
-        if (current === null || remaining < current) {
-          limiter.updateSettings({ reservoir: remaining });
-        }
+      if (remainingHeader !== undefined && /^\d+$/.test(remainingHeader.trim())) {
+        await lowerTo(Number(remainingHeader));
       }
     },
     pausedUntil(key) {

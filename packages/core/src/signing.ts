@@ -49,7 +49,7 @@ export interface TimestampedSignature {
 export function signTimestamped(
   secret: Bytes,
   body: Bytes,
-  timestampSeconds: number,
+  timestampSeconds: number | string,
   encoding: Encoding = 'hex',
 ): string {
   const bodyBuffer = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
@@ -77,14 +77,16 @@ export function verifyTimestamped(
   if (timestamp === null || timestamp === undefined || timestamp === '' || !signature) {
     return { ok: false, reason: 'missing' };
   }
-  const seconds = typeof timestamp === 'number' ? timestamp : Number(timestamp);
-  if (!Number.isInteger(seconds) || seconds < 0) return { ok: false, reason: 'malformed' };
+  const text = String(timestamp).trim();
+  if (!/^\d{1,12}$/.test(text)) return { ok: false, reason: 'malformed' };
+  const seconds = Number(text);
   const tolerance = options.toleranceSeconds ?? 300;
   const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   if (seconds < nowSeconds - tolerance) return { ok: false, reason: 'stale' };
   if (seconds > nowSeconds + tolerance) return { ok: false, reason: 'future' };
   const encoding = options.encoding ?? 'hex';
-  const expected = signTimestamped(secret, body, seconds, encoding);
+  // Sign the timestamp exactly as it was sent, not a re-formatted number.
+  const expected = signTimestamped(secret, body, text, encoding);
   let given = signature.trim();
   if (encoding === 'hex') given = given.toLowerCase();
   return safeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };

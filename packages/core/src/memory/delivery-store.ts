@@ -14,16 +14,23 @@ interface Row {
   leaseExpiresAt: number;
 }
 
+// Events and payloads are stored as given and handed out shared (frozen), so reads cost a shallow
+// copy instead of a deep clone; only the mutable top-level fields and dates are copied.
 const clone = (delivery: Delivery): Delivery => ({
   ...delivery,
-  event: structuredClone(delivery.event),
-  payload: delivery.payload === null ? null : structuredClone(delivery.payload),
-  providerResponse: delivery.providerResponse ? structuredClone(delivery.providerResponse) : null,
   nextAttemptAt: delivery.nextAttemptAt ? new Date(delivery.nextAttemptAt) : null,
   deliveredAt: delivery.deliveredAt ? new Date(delivery.deliveredAt) : null,
   createdAt: new Date(delivery.createdAt),
   updatedAt: new Date(delivery.updatedAt),
 });
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
 
 /**
  * An in-memory {@link DeliveryStore}: for embedding, tests and benchmarks. Everything is
@@ -51,7 +58,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
       provider: input.provider,
       deliveryId: input.deliveryId ?? randomUUID(),
       eventId: input.event.eventId,
-      event: structuredClone(input.event),
+      event: deepFreeze(structuredClone(input.event)),
       payload: null,
       status: 'pending',
       attemptCount: 0,
@@ -170,8 +177,9 @@ export class MemoryDeliveryStore implements DeliveryStore {
     delivery.attemptCount++;
     delivery.status = outcome.status;
     delivery.updatedAt = new Date(outcome.at);
-    if (outcome.payload !== undefined) delivery.payload = structuredClone(outcome.payload);
-    if (outcome.providerResponse !== undefined) delivery.providerResponse = outcome.providerResponse;
+    if (outcome.payload !== undefined) delivery.payload = deepFreeze(structuredClone(outcome.payload));
+    if (outcome.providerResponse !== undefined)
+      delivery.providerResponse = deepFreeze(outcome.providerResponse);
     if (outcome.status === 'success') {
       delivery.deliveredAt = new Date(outcome.at);
       delivery.nextAttemptAt = null;

@@ -1,0 +1,3 @@
+import { benchDispatch } from './dispatch.js';
+
+await benchDispatch();

@@ -1,0 +1,18 @@
+// `pnpm bench`: runs every benchmark; each prints one JSON line per result.
+// `pnpm bench dispatch` runs only the named ones.
+import { benchDispatch } from './dispatch.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  dispatch: benchDispatch,
+};
+
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+for (const name of wanted) {
+  if (!benches[name]) {
+    console.error(`unknown benchmark "${name}" (known: ${Object.keys(benches).join(', ')})`);
+    process.exit(2);
+  }
+}
+for (const [name, run] of Object.entries(benches)) {
+  if (wanted.length === 0 || wanted.includes(name)) await run();
+}
