@@ -1,19 +1,13 @@
 // `dispatch`: 20 000 deliveries through the dispatcher and the in-memory store to a local
 // node:http server (concurrency 64), against a raw undici loop posting the same bodies.
-import {
-  bindConnector,
-  createDispatcher,
-  defineConnector,
-  hmacSha256,
-  MemoryDeliveryStore,
-  z,
-} from '@impact-in/core';
+
+import { randomUUID } from 'node:crypto';
+import { bindConnector, createDispatcher, defineConnector, MemoryDeliveryStore, z } from '@impact-in/core';
 import { Agent, request } from 'undici';
 import { pool, printResult, startLocalServer } from './util.js';
 
 const COUNT = Number(process.env.BENCH_DISPATCH_COUNT ?? 20_000);
 const CONCURRENCY = 64;
-const SECRET = 'bench-signing-secret';
 
 const bodyOf = (index: number) =>
   JSON.stringify({
@@ -27,7 +21,10 @@ const bodyOf = (index: number) =>
     },
   });
 
-const signedJson = defineConnector({
+// The connector does what the baseline loop does (same body, same headers), so the ratio is
+// the cost of the dispatcher and the store. Signing is a connector's own work; see
+// the connector contract tests for what it sends.
+const postJson = defineConnector({
   id: 'bench',
   config: z.object({ url: z.string() }),
   async deliver({ event, deliveryId }, { config, http, signal }) {
@@ -37,11 +34,7 @@ const signedJson = defineConnector({
       url: config.url,
       body,
       signal,
-      headers: {
-        'content-type': 'application/json',
-        'x-idempotency-key': deliveryId,
-        'x-signature': hmacSha256(SECRET, body),
-      },
+      headers: { 'content-type': 'application/json', 'x-idempotency-key': deliveryId },
     });
     return { payload: body, response };
   },
@@ -56,7 +49,7 @@ async function runOurs(url: string, count: number, offset: number): Promise<numb
   });
   const dispatcher = createDispatcher({
     store,
-    connectors: [bindConnector(signedJson, { url: `${url}/api/v1/impact-events` })],
+    connectors: [bindConnector(postJson, { url: `${url}/api/v1/impact-events` })],
     concurrency: CONCURRENCY,
     pollIntervalMs: 5,
     onAttempt: ({ delivery }) => {
@@ -66,7 +59,7 @@ async function runOurs(url: string, count: number, offset: number): Promise<numb
     },
   });
   const started = performance.now();
-  if (!process.env.BENCH_SUBMIT_FIRST) dispatcher.start();
+  dispatcher.start();
   for (let index = 0; index < count; index++) {
     await dispatcher.submit({
       companyId: 'company_789',
@@ -80,10 +73,6 @@ async function runOurs(url: string, count: number, offset: number): Promise<numb
         unit: 'hours',
       },
     });
-  }
-  if (process.env.BENCH_SUBMIT_FIRST) {
-    console.error('submit phase', Math.round(performance.now() - started), 'ms');
-    dispatcher.start();
   }
   await finished;
   const seconds = (performance.now() - started) / 1000;
@@ -105,7 +94,7 @@ async function runBaseline(url: string, count: number): Promise<number> {
       method: 'POST',
       body,
       dispatcher: agent,
-      headers: { 'content-type': 'application/json', 'x-idempotency-key': String(index) },
+      headers: { 'content-type': 'application/json', 'x-idempotency-key': randomUUID() },
     });
     await response.body.text();
     if (response.statusCode !== 200) throw new Error(`baseline got ${response.statusCode}`);
@@ -121,8 +110,13 @@ export async function benchDispatch(): Promise<void> {
     // Warm up both paths (JIT, sockets).
     await runBaseline(server.url, 2_000);
     await runOurs(server.url, 2_000, 10_000_000);
-    const baseline = Math.max(await runBaseline(server.url, COUNT), await runBaseline(server.url, COUNT));
-    const ours = Math.max(await runOurs(server.url, COUNT, 0), await runOurs(server.url, COUNT, 1_000_000));
+    // Interleaved rounds, best of each, so drift on a shared machine hits both sides alike.
+    let baseline = 0;
+    let ours = 0;
+    for (let round = 0; round < 3; round++) {
+      baseline = Math.max(baseline, await runBaseline(server.url, COUNT));
+      ours = Math.max(ours, await runOurs(server.url, COUNT, round * 1_000_000));
+    }
     printResult({
       bench: 'dispatch',
       count: COUNT,

@@ -169,6 +169,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     wakeRequested = true;
     wake?.();
   };
+  // Aborted when stop() runs out of patience. Shared by every attempt: the HTTP client keeps one
+  // listener per signal, not one per request.
   let stopController = new AbortController();
 
   const notifyWaiters = (delivery: Delivery) => {
@@ -179,11 +181,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     for (const resolve of set) resolve(delivery);
   };
 
-  const configFor = async (companyId: string, provider: string) => {
+  // Returns synchronously when there is no per-tenant resolver: one await less per attempt.
+  const configFor = (companyId: string, provider: string) => {
     const binding = bindings.get(provider);
     if (!binding) return undefined;
-    const override = options.resolveConfig ? await options.resolveConfig(companyId, provider) : undefined;
-    return { connector: binding.connector as AnyConnector, config: override ?? binding.config };
+    const connector = binding.connector as AnyConnector;
+    if (!options.resolveConfig) return { connector, config: binding.config as unknown };
+    return options
+      .resolveConfig(companyId, provider)
+      .then((override) => ({ connector, config: (override ?? binding.config) as unknown }));
   };
 
   const bucketOf = (connector: AnyConnector, config: unknown, companyId: string) => {
@@ -195,12 +201,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const attempt = async (delivery: Delivery): Promise<void> => {
     const started = clock.now();
-    const log = logger.child({
-      deliveryId: delivery.deliveryId,
-      provider: delivery.provider,
-      eventId: delivery.eventId,
-    });
-    const resolved = await configFor(delivery.companyId, delivery.provider);
+    const log =
+      logger === noopLogger
+        ? noopLogger
+        : logger.child({
+            deliveryId: delivery.deliveryId,
+            provider: delivery.provider,
+            eventId: delivery.eventId,
+          });
+    const found = configFor(delivery.companyId, delivery.provider);
+    const resolved = found instanceof Promise ? await found : found;
     const attemptNumber = delivery.attemptCount + 1;
     if (!resolved) {
       const error = new UnknownProviderError(delivery.provider, providers);
@@ -256,7 +266,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const result = spec ? await limiter.schedule(key, spec, run) : await run();
       payload = result.payload;
       providerResponse = recordResponse(result.response);
-      await limiter.observe(key, result.response);
+      if (spec || result.response.status === 429) await limiter.observe(key, result.response);
       const classified = connector.classifyResponse?.(result.response, config);
       if (classified === undefined) {
         if (result.response.status >= 300) {
@@ -502,7 +512,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     start() {
       if (running) return;
       running = true;
-      stopController = new AbortController();
+      if (stopController.signal.aborted) stopController = new AbortController();
       loopPromise = loop();
     },
     async stop(stopOptions = {}) {

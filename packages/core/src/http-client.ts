@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher, request as undiciRequest } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 
 export interface HttpRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
@@ -46,28 +46,35 @@ export interface HttpClientOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Reads a whole response body, failing (and destroying the stream) past `maxBytes`. */
-function readBody(stream: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
-  // Plain 'data' events: an async iterator costs several promises per chunk on the hot path.
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > maxBytes) {
-        stream.destroy();
-        reject(
-          Object.assign(new Error(`response body exceeds ${maxBytes} bytes`), {
-            code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-          }),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.once('error', reject);
-    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-  });
+/**
+ * In-flight requests per caller signal. One 'abort' listener per signal (not per request):
+ * callers such as the dispatcher share one signal across hundreds of concurrent requests, and
+ * EventTarget walks its whole listener list on every add and remove.
+ */
+const inflightBySignal = new WeakMap<AbortSignal, Set<Dispatcher.DispatchController>>();
+
+function track(signal: AbortSignal, controller: Dispatcher.DispatchController): void {
+  let set = inflightBySignal.get(signal);
+  if (!set) {
+    const created = new Set<Dispatcher.DispatchController>();
+    set = created;
+    inflightBySignal.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const inflight of created) inflight.abort(abortReason(signal));
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  set.add(controller);
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof Error) return reason;
+  return Object.assign(new Error('request aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -117,20 +124,79 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     });
 
   return {
-    async request(request) {
+    request(request) {
       const headers: Record<string, string> = { ...request.headers };
       if (options.userAgent && !Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')) {
         headers['user-agent'] = options.userAgent;
       }
-      const response = await undiciRequest(request.url, {
-        method: request.method ?? (request.body === undefined ? 'GET' : 'POST'),
-        headers,
-        body: request.body,
-        signal: request.signal,
-        dispatcher,
+      const signal = request.signal;
+      if (signal?.aborted) return Promise.reject(abortReason(signal));
+      const url = new URL(request.url);
+      // The handler API rather than `undici.request`: no Readable per response and no abort
+      // listener per request on the hot path.
+      return new Promise<HttpResponse>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let status = 0;
+        let responseHeaders: Record<string, string> = {};
+        let settled = false;
+        const finish = (controller: Dispatcher.DispatchController | undefined, error?: Error) => {
+          if (settled) return;
+          settled = true;
+          if (signal && controller) inflightBySignal.get(signal)?.delete(controller);
+          if (error) reject(error);
+          else
+            resolve(
+              toResponse(
+                status,
+                responseHeaders,
+                chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+              ),
+            );
+        };
+        try {
+          dispatcher.dispatch(
+            {
+              origin: url.origin,
+              path: `${url.pathname}${url.search}`,
+              method: request.method ?? (request.body === undefined ? 'GET' : 'POST'),
+              headers,
+              body: request.body ?? null,
+            },
+            {
+              onRequestStart(controller) {
+                if (!signal) return;
+                if (signal.aborted) controller.abort(abortReason(signal));
+                else track(signal, controller);
+              },
+              onResponseStart(_controller, statusCode, rawHeaders) {
+                status = statusCode;
+                responseHeaders = flattenHeaders(rawHeaders as Record<string, string | string[] | undefined>);
+              },
+              onResponseData(controller, chunk) {
+                size += chunk.byteLength;
+                if (size > maxBytes) {
+                  const error = Object.assign(new Error(`response body exceeds ${maxBytes} bytes`), {
+                    code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+                  });
+                  finish(controller, error);
+                  controller.abort(error);
+                  return;
+                }
+                chunks.push(chunk);
+              },
+              onResponseEnd(controller) {
+                finish(controller);
+              },
+              onResponseError(controller, error) {
+                finish(controller, error);
+              },
+            },
+          );
+        } catch (error) {
+          finish(undefined, error as Error);
+        }
       });
-      const body = await readBody(response.body, maxBytes);
-      return toResponse(response.statusCode, flattenHeaders(response.headers), body);
     },
     async close() {
       if (ownsDispatcher) await dispatcher.close();

@@ -6,22 +6,51 @@ import type {
   DeliveryStore,
   NewDelivery,
 } from '../interfaces.js';
-import type { Delivery, DeliveryStats, DeliveryStatus } from '../schemas.js';
+import type { Delivery, DeliveryStats, DeliveryStatus, ImpactEvent, ProviderResponse } from '../schemas.js';
 
-interface Row {
-  delivery: Delivery;
+/**
+ * One delivery as kept in memory: times as numbers and the lease inline, so each delivery is a
+ * handful of objects (retained objects are what the garbage collector pays for). Events,
+ * payloads and responses are frozen and shared with readers.
+ */
+interface Entry {
+  id: string;
+  companyId: string;
+  provider: string;
+  deliveryId: string;
+  eventId: string;
+  event: ImpactEvent;
+  payload: unknown;
+  status: DeliveryStatus;
+  attemptCount: number;
+  replayCount: number;
+  lastError: string | null;
+  providerResponse: ProviderResponse | null;
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+  createdAt: number;
+  updatedAt: number;
   leaseOwner: string | null;
   leaseExpiresAt: number;
 }
 
-// Events and payloads are stored as given and handed out shared (frozen), so reads cost a shallow
-// copy instead of a deep clone; only the mutable top-level fields and dates are copied.
-const clone = (delivery: Delivery): Delivery => ({
-  ...delivery,
-  nextAttemptAt: delivery.nextAttemptAt ? new Date(delivery.nextAttemptAt) : null,
-  deliveredAt: delivery.deliveredAt ? new Date(delivery.deliveredAt) : null,
-  createdAt: new Date(delivery.createdAt),
-  updatedAt: new Date(delivery.updatedAt),
+const toDelivery = (entry: Entry): Delivery => ({
+  id: entry.id,
+  companyId: entry.companyId,
+  provider: entry.provider,
+  deliveryId: entry.deliveryId,
+  eventId: entry.eventId,
+  event: entry.event,
+  payload: entry.payload,
+  status: entry.status,
+  attemptCount: entry.attemptCount,
+  replayCount: entry.replayCount,
+  lastError: entry.lastError,
+  providerResponse: entry.providerResponse,
+  nextAttemptAt: entry.nextAttemptAt === null ? null : new Date(entry.nextAttemptAt),
+  deliveredAt: entry.deliveredAt === null ? null : new Date(entry.deliveredAt),
+  createdAt: new Date(entry.createdAt),
+  updatedAt: new Date(entry.updatedAt),
 });
 
 function deepFreeze<T>(value: T): T {
@@ -32,15 +61,25 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Copies a caller's value once, so later changes on their side cannot reach the store. */
+const own = <T>(value: T): T =>
+  value !== null && typeof value === 'object' ? deepFreeze(structuredClone(value)) : value;
+
 /**
  * An in-memory {@link DeliveryStore}: for embedding, tests and benchmarks. Everything is
  * lost with the process; use the Postgres store from `@impact-in/host/postgres` for durability.
  */
 export class MemoryDeliveryStore implements DeliveryStore {
-  readonly #rows = new Map<string, Row>();
+  readonly #entries = new Map<string, Entry>();
   readonly #byEvent = new Map<string, string>();
-  /** Deliveries that may still need an attempt, in submission order. */
-  readonly #open = new Set<string>();
+  // Open deliveries sit in exactly one of three sets, so a claim touches only what it takes:
+  // due and unleased (submission order), leased, or waiting for a future nextAttemptAt.
+  readonly #ready = new Set<string>();
+  readonly #leased = new Set<string>();
+  readonly #delayed = new Set<string>();
+  /** Lower bounds: nothing leased expires, nothing delayed falls due, before these times. */
+  #earliestLeaseExpiry = Number.POSITIVE_INFINITY;
+  #earliestDelayed = Number.POSITIVE_INFINITY;
   readonly #now: () => number;
 
   constructor(options: { now?: () => number } = {}) {
@@ -50,57 +89,59 @@ export class MemoryDeliveryStore implements DeliveryStore {
   async submit(input: NewDelivery): Promise<{ delivery: Delivery; created: boolean }> {
     const eventKey = `${input.companyId}\u0000${input.provider}\u0000${input.event.eventId}`;
     const existing = this.#byEvent.get(eventKey);
-    if (existing) return { delivery: clone(this.#rows.get(existing)!.delivery), created: false };
-    const now = new Date(this.#now());
-    const delivery: Delivery = {
+    if (existing) return { delivery: toDelivery(this.#entries.get(existing)!), created: false };
+    const now = this.#now();
+    const entry: Entry = {
       id: randomUUID(),
       companyId: input.companyId,
       provider: input.provider,
       deliveryId: input.deliveryId ?? randomUUID(),
       eventId: input.event.eventId,
-      event: deepFreeze(structuredClone(input.event)),
+      event: own(input.event),
       payload: null,
       status: 'pending',
       attemptCount: 0,
       replayCount: 0,
       lastError: null,
       providerResponse: null,
-      nextAttemptAt: input.nextAttemptAt ?? now,
+      nextAttemptAt: input.nextAttemptAt ? input.nextAttemptAt.getTime() : now,
       deliveredAt: null,
       createdAt: now,
       updatedAt: now,
+      leaseOwner: null,
+      leaseExpiresAt: 0,
     };
-    this.#rows.set(delivery.id, { delivery, leaseOwner: null, leaseExpiresAt: 0 });
-    this.#byEvent.set(eventKey, delivery.id);
-    this.#open.add(delivery.id);
-    return { delivery: clone(delivery), created: true };
+    this.#entries.set(entry.id, entry);
+    this.#byEvent.set(eventKey, entry.id);
+    this.#park(entry);
+    return { delivery: toDelivery(entry), created: true };
   }
 
   async get(id: string, companyId?: string): Promise<Delivery | undefined> {
-    const row = this.#rows.get(id);
-    if (!row || (companyId !== undefined && row.delivery.companyId !== companyId)) return undefined;
-    return clone(row.delivery);
+    const entry = this.#entries.get(id);
+    if (!entry || (companyId !== undefined && entry.companyId !== companyId)) return undefined;
+    return toDelivery(entry);
   }
 
-  #matching(query: Omit<DeliveryQuery, 'page' | 'limit'>): Delivery[] {
-    const out: Delivery[] = [];
-    for (const { delivery } of this.#rows.values()) {
-      if (delivery.companyId !== query.companyId) continue;
-      if (query.provider && delivery.provider !== query.provider) continue;
-      if (query.status && delivery.status !== query.status) continue;
-      if (query.from && delivery.createdAt < query.from) continue;
-      if (query.to && delivery.createdAt >= query.to) continue;
-      out.push(delivery);
+  #matching(query: Omit<DeliveryQuery, 'page' | 'limit'>): Entry[] {
+    const from = query.from?.getTime();
+    const to = query.to?.getTime();
+    const out: Entry[] = [];
+    for (const entry of this.#entries.values()) {
+      if (entry.companyId !== query.companyId) continue;
+      if (query.provider && entry.provider !== query.provider) continue;
+      if (query.status && entry.status !== query.status) continue;
+      if (from !== undefined && entry.createdAt < from) continue;
+      if (to !== undefined && entry.createdAt >= to) continue;
+      out.push(entry);
     }
     return out;
   }
 
   async list(query: DeliveryQuery): Promise<{ data: Delivery[]; total: number }> {
-    const all = this.#matching(query).sort(
-      (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? -1 : 1),
-    );
+    const all = this.#matching(query).sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
     const start = (query.page - 1) * query.limit;
-    return { data: all.slice(start, start + query.limit).map(clone), total: all.length };
+    return { data: all.slice(start, start + query.limit).map(toDelivery), total: all.length };
   }
 
   async stats(query: { companyId: string; from?: Date; to?: Date }): Promise<DeliveryStats> {
@@ -109,19 +150,19 @@ export class MemoryDeliveryStore implements DeliveryStore {
       string,
       { provider: string; status: DeliveryStatus; count: number; attempts: number }
     >();
-    for (const delivery of this.#matching(query)) {
+    for (const entry of this.#matching(query)) {
       overall.total++;
-      if (delivery.status === 'success') overall.successful++;
-      else overall[delivery.status]++;
-      const key = `${delivery.provider}\u0000${delivery.status}`;
+      if (entry.status === 'success') overall.successful++;
+      else overall[entry.status]++;
+      const key = `${entry.provider}\u0000${entry.status}`;
       const group = groups.get(key) ?? {
-        provider: delivery.provider,
-        status: delivery.status,
+        provider: entry.provider,
+        status: entry.status,
         count: 0,
         attempts: 0,
       };
       group.count++;
-      group.attempts += delivery.attemptCount;
+      group.attempts += entry.attemptCount;
       groups.set(key, group);
     }
     const byProvider = [...groups.values()]
@@ -135,98 +176,143 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return { overall, byProvider };
   }
 
-  #claimable(row: Row, now: number): boolean {
-    const { delivery } = row;
-    if (delivery.status !== 'pending' && delivery.status !== 'retrying') return false;
-    if (delivery.nextAttemptAt && delivery.nextAttemptAt.getTime() > now) return false;
-    return row.leaseOwner === null || row.leaseExpiresAt <= now;
+  /** Puts an unleased open delivery in `#ready` or `#delayed`. */
+  #park(entry: Entry): void {
+    this.#leased.delete(entry.id);
+    const at = entry.nextAttemptAt ?? 0;
+    if (at > this.#now()) {
+      this.#ready.delete(entry.id);
+      this.#delayed.add(entry.id);
+      if (at < this.#earliestDelayed) this.#earliestDelayed = at;
+    } else {
+      this.#delayed.delete(entry.id);
+      this.#ready.add(entry.id);
+    }
+  }
+
+  #close(id: string): void {
+    this.#ready.delete(id);
+    this.#leased.delete(id);
+    this.#delayed.delete(id);
+  }
+
+  /** Moves expired leases and due delayed deliveries into `#ready`. */
+  #promote(now: number): void {
+    if (now >= this.#earliestLeaseExpiry) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const id of this.#leased) {
+        const entry = this.#entries.get(id)!;
+        if (entry.leaseExpiresAt <= now) {
+          entry.leaseOwner = null;
+          this.#leased.delete(id);
+          this.#delayed.add(id);
+          this.#earliestDelayed = Math.min(this.#earliestDelayed, entry.nextAttemptAt ?? 0);
+        } else if (entry.leaseExpiresAt < earliest) earliest = entry.leaseExpiresAt;
+      }
+      this.#earliestLeaseExpiry = earliest;
+    }
+    if (now >= this.#earliestDelayed) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const id of this.#delayed) {
+        const at = this.#entries.get(id)!.nextAttemptAt ?? 0;
+        if (at <= now) {
+          this.#delayed.delete(id);
+          this.#ready.add(id);
+        } else if (at < earliest) earliest = at;
+      }
+      this.#earliestDelayed = earliest;
+    }
+  }
+
+  #lease(entry: Entry, owner: string, expiresAt: number): Delivery {
+    this.#ready.delete(entry.id);
+    this.#leased.add(entry.id);
+    entry.leaseOwner = owner;
+    entry.leaseExpiresAt = expiresAt;
+    if (expiresAt < this.#earliestLeaseExpiry) this.#earliestLeaseExpiry = expiresAt;
+    return toDelivery(entry);
   }
 
   async claimDue(options: ClaimOptions): Promise<Delivery[]> {
     const now = options.now.getTime();
+    this.#promote(now);
     const providers = options.providers ? new Set(options.providers) : undefined;
-    const due: Row[] = [];
-    // Submission order stands in for due order: a scan that stops at `limit` keeps claiming O(limit)
-    // when the queue is long, which the benchmark needs.
-    for (const id of this.#open) {
-      if (due.length >= options.limit) break;
-      const row = this.#rows.get(id)!;
-      if (providers && !providers.has(row.delivery.provider)) continue;
-      if (this.#claimable(row, now)) due.push(row);
+    const claimed: Delivery[] = [];
+    for (const id of this.#ready) {
+      if (claimed.length >= options.limit) break;
+      const entry = this.#entries.get(id)!;
+      if (providers && !providers.has(entry.provider)) continue;
+      if ((entry.nextAttemptAt ?? 0) > now) continue; // due by the store's clock, not yet the caller's
+      claimed.push(this.#lease(entry, options.owner, now + options.leaseMs));
     }
-    return due.map((row) => {
-      row.leaseOwner = options.owner;
-      row.leaseExpiresAt = now + options.leaseMs;
-      return clone(row.delivery);
-    });
+    return claimed;
   }
 
   async claim(id: string, options: Omit<ClaimOptions, 'limit' | 'providers'>): Promise<Delivery | undefined> {
-    const row = this.#rows.get(id);
     const now = options.now.getTime();
-    if (!row || !this.#claimable(row, now)) return undefined;
-    row.leaseOwner = options.owner;
-    row.leaseExpiresAt = now + options.leaseMs;
-    return clone(row.delivery);
+    this.#promote(now);
+    const entry = this.#entries.get(id);
+    if (!entry || !this.#ready.has(id) || (entry.nextAttemptAt ?? 0) > now) return undefined;
+    return this.#lease(entry, options.owner, now + options.leaseMs);
   }
 
   async recordAttempt(id: string, owner: string, outcome: AttemptOutcome): Promise<Delivery | undefined> {
-    const row = this.#rows.get(id);
-    if (!row || row.leaseOwner !== owner) return undefined;
-    const { delivery } = row;
-    delivery.attemptCount++;
-    delivery.status = outcome.status;
-    delivery.updatedAt = new Date(outcome.at);
-    if (outcome.payload !== undefined) delivery.payload = deepFreeze(structuredClone(outcome.payload));
-    if (outcome.providerResponse !== undefined)
-      delivery.providerResponse = deepFreeze(outcome.providerResponse);
+    const entry = this.#entries.get(id);
+    if (!entry || entry.leaseOwner !== owner) return undefined;
+    const at = outcome.at.getTime();
+    entry.attemptCount++;
+    entry.status = outcome.status;
+    entry.updatedAt = at;
+    if (outcome.payload !== undefined) entry.payload = own(outcome.payload);
+    if (outcome.providerResponse !== undefined) entry.providerResponse = own(outcome.providerResponse);
+    entry.leaseOwner = null;
+    entry.leaseExpiresAt = 0;
     if (outcome.status === 'success') {
-      delivery.deliveredAt = new Date(outcome.at);
-      delivery.nextAttemptAt = null;
-      delivery.lastError = null;
-      this.#open.delete(id);
+      entry.deliveredAt = at;
+      entry.nextAttemptAt = null;
+      entry.lastError = null;
+      this.#close(id);
     } else if (outcome.status === 'retrying') {
-      delivery.nextAttemptAt = new Date(outcome.nextAttemptAt);
-      delivery.lastError = outcome.error;
+      entry.nextAttemptAt = outcome.nextAttemptAt.getTime();
+      entry.lastError = outcome.error;
+      this.#park(entry);
     } else {
-      delivery.nextAttemptAt = null;
-      delivery.lastError = outcome.error;
-      this.#open.delete(id);
+      entry.nextAttemptAt = null;
+      entry.lastError = outcome.error;
+      this.#close(id);
     }
-    row.leaseOwner = null;
-    row.leaseExpiresAt = 0;
-    return clone(delivery);
+    return toDelivery(entry);
   }
 
   async release(id: string, owner: string, nextAttemptAt?: Date): Promise<void> {
-    const row = this.#rows.get(id);
-    if (!row || row.leaseOwner !== owner) return;
-    row.leaseOwner = null;
-    row.leaseExpiresAt = 0;
-    if (nextAttemptAt) row.delivery.nextAttemptAt = new Date(nextAttemptAt);
+    const entry = this.#entries.get(id);
+    if (!entry || entry.leaseOwner !== owner) return;
+    entry.leaseOwner = null;
+    entry.leaseExpiresAt = 0;
+    if (nextAttemptAt) entry.nextAttemptAt = nextAttemptAt.getTime();
+    this.#park(entry);
   }
 
   async requeue(id: string, options: { companyId?: string; now: Date }): Promise<Delivery | undefined> {
-    const row = this.#rows.get(id);
-    if (!row || (options.companyId !== undefined && row.delivery.companyId !== options.companyId))
+    const entry = this.#entries.get(id);
+    if (!entry || (options.companyId !== undefined && entry.companyId !== options.companyId))
       return undefined;
     const now = options.now.getTime();
-    if (row.leaseOwner !== null && row.leaseExpiresAt > now) return undefined;
-    const { delivery } = row;
-    delivery.status = 'pending';
-    delivery.attemptCount = 0;
-    delivery.replayCount++;
-    delivery.nextAttemptAt = new Date(now);
-    delivery.updatedAt = new Date(now);
-    row.leaseOwner = null;
-    this.#open.add(id);
-    return clone(delivery);
+    if (entry.leaseOwner !== null && entry.leaseExpiresAt > now) return undefined;
+    entry.status = 'pending';
+    entry.attemptCount = 0;
+    entry.replayCount++;
+    entry.nextAttemptAt = now;
+    entry.updatedAt = now;
+    entry.leaseOwner = null;
+    this.#park(entry);
+    return toDelivery(entry);
   }
 
   async failedIds(query: { companyId: string; provider?: string; limit?: number }): Promise<string[]> {
     return this.#matching({ companyId: query.companyId, provider: query.provider, status: 'failed' })
-      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .sort((a, b) => a.createdAt - b.createdAt)
       .slice(0, query.limit ?? 10_000)
-      .map((delivery) => delivery.id);
+      .map((entry) => entry.id);
   }
 }

@@ -1,3 +1,0 @@
-import { benchDispatch } from './dispatch.js';
-
-await benchDispatch();
