@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Clock } from './clock.js';
-import type { ErrorKind, ImpactInError } from './errors.js';
+import type { ErrorKind, FieldIssue, ImpactInError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http-client.js';
 import type { TokenStore } from './interfaces.js';
 import type { Logger } from './logger.js';
@@ -50,12 +50,6 @@ export interface HealthResult {
   ok: boolean;
   latencyMs?: number;
   message?: string;
-}
-
-/** A field-level problem in inbound data. `path` names the field, e.g. `volunteers[2].hours`. */
-export interface FieldIssue {
-  path: string;
-  message: string;
 }
 
 export interface ImportOptions {
@@ -172,4 +166,4 @@ export function bindConnector<C extends AnyConnector>(
   return { connector, config: parsed.data } as ConnectorBinding<ConnectorConfig<C>>;
 }
 
-export type { ErrorKind };
+export type { ErrorKind, FieldIssue };

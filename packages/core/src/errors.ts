@@ -151,3 +151,66 @@ export function errorFromResponse(
   };
   return kind === 'retryable' ? new RetryableError(message, options) : new PermanentError(message, options);
 }
+
+/** A field-level problem in inbound data. `path` names the field, e.g. `volunteers[2].hours`. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * Inbound data (a webhook, an ingest payload) that does not validate. The host answers 400 and
+ * lists `issues`, each naming its field.
+ */
+export class InboundValidationError extends PermanentError {
+  readonly issues: FieldIssue[];
+
+  constructor(provider: string, issues: FieldIssue[]) {
+    const summary = issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path}: ${issue.message}`)
+      .join('; ');
+    super(
+      `[impact-in] [${provider}] invalid payload: ${summary}${issues.length > 5 ? ` (+${issues.length - 5} more)` : ''}`,
+      {
+        code: 'validation',
+      },
+    );
+    this.name = 'InboundValidationError';
+    this.issues = issues;
+  }
+
+  /** Builds one from a zod error, with paths like `volunteers[2].hours`. */
+  static fromZod(
+    provider: string,
+    error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> },
+  ) {
+    return new InboundValidationError(
+      provider,
+      error.issues.map((issue) => ({ path: formatPath(issue.path) || '(body)', message: issue.message })),
+    );
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+/**
+ * A webhook that failed verification: missing or wrong signature, stale timestamp, bad token.
+ * The host answers 401 with `reason` and processes nothing.
+ */
+export class WebhookVerificationError extends PermanentError {
+  readonly reason: string;
+
+  constructor(provider: string, reason: string) {
+    super(`[impact-in] [${provider}] webhook rejected: ${reason}`, { code: 'webhook_unverified' });
+    this.name = 'WebhookVerificationError';
+    this.reason = reason;
+  }
+}

@@ -33,10 +33,12 @@ export {
   errorFromResponse,
   ImpactInError,
   type ImpactInErrorOptions,
+  InboundValidationError,
   PermanentError,
   parseRetryAfter,
   RETRYABLE_NETWORK_CODES,
   RetryableError,
+  WebhookVerificationError,
 } from './errors.js';
 export {
   createHttpClient,
@@ -68,6 +70,7 @@ export { MemoryDeliveryStore } from './memory/delivery-store.js';
 export { MemoryEventBus, subjectMatches } from './memory/event-bus.js';
 export { MemoryNotifier } from './memory/notifier.js';
 export { MemoryTokenStore } from './memory/token-store.js';
+export { createOAuthClient, type OAuthClient, type OAuthConfig, type OAuthContext } from './oauth.js';
 export {
   createRateLimiter,
   type RateLimiter,

@@ -26,3 +26,9 @@ export {
   type RecordedCall,
   startProviderServer,
 } from './provider-server.js';
+export {
+  type AcceptedDelivery,
+  type InjectedFailure,
+  type ProviderSimulator,
+  SimulatorState,
+} from './providers/simulator.js';
