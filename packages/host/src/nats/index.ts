@@ -1,0 +1,1 @@
+export { JetStreamEventBus, type JetStreamEventBusOptions } from './event-bus.js';

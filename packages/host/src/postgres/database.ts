@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…`. Without it, embedded PGlite is used. */
+  url?: string | undefined;
+  /** PGlite data directory (default `./.impact-in/pgdata`); `memory://` keeps it in memory. */
+  dataDir?: string;
+  /** Pool size for a real server. Default 10. */
+  maxConnections?: number;
+}
+
+/**
+ * Opens the host database: a pg pool when `url` is set, embedded PGlite otherwise. The heavy
+ * client is imported only for the mode in use.
+ *
+ * @example
+ * const db = await openDatabase({ url: process.env.DATABASE_URL });
+ * await migrateToLatest(db);
+ */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
+  if (options.url) {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
+    // Fail fast with a clear message rather than on the first query.
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (error) {
+      await pool.end();
+      throw new Error(
+        `[impact-in] [postgres] cannot connect to DATABASE_URL: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('./pglite-dialect.js'),
+  ]);
+  const dataDir = options.dataDir ?? './.impact-in/pgdata';
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const pglite = new PGlite(dataDir);
+  await pglite.waitReady;
+  return new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+}

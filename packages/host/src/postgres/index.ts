@@ -1,0 +1,6 @@
+export { type OpenDatabaseOptions, openDatabase } from './database.js';
+export { PostgresDeliveryStore } from './delivery-store.js';
+export { migrateToLatest, pendingMigrations } from './migrations.js';
+export { PGliteDialect } from './pglite-dialect.js';
+export type { Database, DeliveriesTable, ProviderTokensTable } from './schema.js';
+export { PostgresTokenStore, type PostgresTokenStoreOptions } from './token-store.js';

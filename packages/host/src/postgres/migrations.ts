@@ -1,0 +1,75 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+
+/** Forward-only migrations, in order. Never edit one that has shipped: add the next. */
+const migrations: Record<string, Migration> = {
+  '0001_deliveries_and_tokens': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('impact_deliveries')
+        .addColumn('id', 'uuid', (column) => column.primaryKey())
+        .addColumn('company_id', 'text', (column) => column.notNull())
+        .addColumn('provider', 'text', (column) => column.notNull())
+        .addColumn('delivery_id', 'uuid', (column) => column.notNull())
+        .addColumn('event_id', 'text', (column) => column.notNull())
+        .addColumn('event', 'jsonb', (column) => column.notNull())
+        .addColumn('payload', 'json')
+        .addColumn('status', 'text', (column) =>
+          column.notNull().check(sql`status in ('pending', 'retrying', 'success', 'failed')`),
+        )
+        .addColumn('attempt_count', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('replay_count', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('last_error', 'text')
+        .addColumn('provider_response', 'jsonb')
+        .addColumn('next_attempt_at', 'timestamptz')
+        .addColumn('delivered_at', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (column) => column.notNull())
+        .addColumn('updated_at', 'timestamptz', (column) => column.notNull())
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_expires_at', 'timestamptz')
+        .addUniqueConstraint('impact_deliveries_event_unique', ['company_id', 'provider', 'event_id'])
+        .execute();
+      // The claim query's index: only open deliveries, in due order.
+      await sql`create index impact_deliveries_due on impact_deliveries (next_attempt_at)
+        where status in ('pending', 'retrying')`.execute(db);
+      await sql`create index impact_deliveries_company_created on impact_deliveries (company_id, created_at desc)`.execute(
+        db,
+      );
+      await db.schema
+        .createTable('impact_provider_tokens')
+        .addColumn('key', 'text', (column) => column.primaryKey())
+        .addColumn('token', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'timestamptz', (column) => column.notNull())
+        .addColumn('updated_at', 'timestamptz', (column) => column.notNull())
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
+function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider, migrationTableName: 'impact_in_migrations' });
+}
+
+/** Applies every pending migration. Throws with the failing migration's name. */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const { error, results } = await migrator(db).migrateToLatest();
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error || failed) {
+    const name = failed?.migrationName ?? 'unknown';
+    throw new Error(
+      `[impact-in] [postgres] migration ${name} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  return (results ?? []).map((result) => result.migrationName);
+}
+
+/** Names of migrations not yet applied (empty when the database is current). */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}

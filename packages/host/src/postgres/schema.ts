@@ -1,0 +1,41 @@
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json = ColumnType<unknown, string, string>;
+
+/** `impact_deliveries` (seed 002): the durable delivery log and work queue. */
+export interface DeliveriesTable {
+  id: string;
+  company_id: string;
+  provider: string;
+  delivery_id: string;
+  event_id: string;
+  event: Json;
+  /** `json`, not `jsonb`: kept byte for byte as sent (key order, number format). */
+  payload: ColumnType<unknown, string | null, string | null>;
+  status: 'pending' | 'retrying' | 'success' | 'failed';
+  attempt_count: Generated<number>;
+  replay_count: Generated<number>;
+  last_error: string | null;
+  provider_response: ColumnType<unknown, string | null, string | null>;
+  next_attempt_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  lease_owner: string | null;
+  lease_expires_at: Timestamp | null;
+}
+
+/** `impact_provider_tokens` (seed 002): OAuth tokens per (tenant, provider, client id). */
+export interface ProviderTokensTable {
+  key: string;
+  /** The serialised token; the host seals it with its secret box before it gets here. */
+  token: string;
+  expires_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  impact_deliveries: DeliveriesTable;
+  impact_provider_tokens: ProviderTokensTable;
+}
