@@ -1,7 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { 'postgres/index': 'src/postgres/index.ts', 'nats/index': 'src/nats/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'postgres/index': 'src/postgres/index.ts',
+    'nats/index': 'src/nats/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -2,5 +2,12 @@ export { type OpenDatabaseOptions, openDatabase } from './database.js';
 export { PostgresDeliveryStore } from './delivery-store.js';
 export { migrateToLatest, pendingMigrations } from './migrations.js';
 export { PGliteDialect } from './pglite-dialect.js';
-export type { Database, DeliveriesTable, ProviderTokensTable } from './schema.js';
+export type {
+  ApiKeysTable,
+  Database,
+  DeliveriesTable,
+  InboundRecordsTable,
+  ProviderTokensTable,
+  TenantsTable,
+} from './schema.js';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './token-store.js';

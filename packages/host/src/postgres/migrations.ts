@@ -44,6 +44,42 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_tenants_keys_inbound': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('tenants')
+        .addColumn('id', 'uuid', (column) => column.primaryKey())
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'timestamptz', (column) => column.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'uuid', (column) => column.primaryKey())
+        .addColumn('tenant_id', 'uuid', (column) => column.notNull().references('tenants.id'))
+        .addColumn('role', 'text', (column) =>
+          column.notNull().check(sql`role in ('viewer', 'operator', 'admin')`),
+        )
+        .addColumn('prefix', 'text', (column) => column.notNull())
+        .addColumn('hash', 'text', (column) => column.notNull().unique())
+        .addColumn('created_at', 'timestamptz', (column) => column.notNull())
+        .addColumn('revoked_at', 'timestamptz')
+        .execute();
+      await db.schema
+        .createTable('inbound_records')
+        .addColumn('id', 'uuid', (column) => column.primaryKey())
+        .addColumn('company_id', 'text', (column) => column.notNull())
+        .addColumn('provider', 'text', (column) => column.notNull())
+        .addColumn('kind', 'text', (column) => column.notNull())
+        .addColumn('source_id', 'text', (column) => column.notNull())
+        .addColumn('data', 'jsonb', (column) => column.notNull())
+        .addColumn('event', 'jsonb')
+        .addColumn('occurred_at', 'timestamptz')
+        .addColumn('received_at', 'timestamptz', (column) => column.notNull())
+        .addUniqueConstraint('inbound_records_source_unique', ['company_id', 'provider', 'kind', 'source_id'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

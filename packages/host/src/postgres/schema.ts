@@ -35,7 +35,41 @@ export interface ProviderTokensTable {
   updated_at: Timestamp;
 }
 
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+/** API keys are stored as SHA-256 hashes; the plaintext is shown once, at creation. */
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  role: 'viewer' | 'operator' | 'admin';
+  /** The first characters of the key, to recognise it in listings. */
+  prefix: string;
+  hash: string;
+  created_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+/** Records that came in (webhooks, ingest), deduplicated by the provider's own id. */
+export interface InboundRecordsTable {
+  id: string;
+  company_id: string;
+  provider: string;
+  kind: string;
+  source_id: string;
+  data: Json;
+  event: ColumnType<unknown, string | null, string | null>;
+  occurred_at: Timestamp | null;
+  received_at: Timestamp;
+}
+
 export interface Database {
   impact_deliveries: DeliveriesTable;
   impact_provider_tokens: ProviderTokensTable;
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  inbound_records: InboundRecordsTable;
 }

@@ -1,0 +1,537 @@
+import {
+  type AnyConnector,
+  type ConnectorContext,
+  type Delivery,
+  type Dispatcher,
+  type EventBus,
+  type HttpClient,
+  ImpactInError,
+  type InboundRecord,
+  InboundValidationError,
+  type Logger,
+  systemClock,
+  type TokenStore,
+  UnknownProviderError,
+  WebhookVerificationError,
+  z,
+} from '@impact-in/core';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Kysely } from 'kysely';
+import {
+  BulkReplayBody,
+  BulkResponse,
+  DeliverBody,
+  DeliverResponse,
+  DetailResponse,
+  ErrorResponse,
+  InboundResponse,
+  ListDeliveriesQuery,
+  ListResponse,
+  ReplayResponse,
+  RetryAllFailedBody,
+  StatsQuery,
+  StatsResponse,
+} from './api-schemas.js';
+import { fieldDetails, HttpError } from './http-error.js';
+import { acceptInbound } from './inbound.js';
+import type { Metrics } from './metrics.js';
+import { buildOpenApi, renderDocsPage } from './openapi.js';
+import type { Database } from './postgres/schema.js';
+import { type ApiKeyAuthenticator, type Principal, type Role, roleAllows } from './tenants.js';
+
+/** A connector the host serves, with its env-default config (if the environment configured one). */
+export interface HostedConnector {
+  connector: AnyConnector;
+  config?: unknown;
+}
+
+export interface AppDependencies {
+  db: Kysely<Database>;
+  dispatcher: Dispatcher;
+  bus: EventBus;
+  auth: ApiKeyAuthenticator;
+  connectors: ReadonlyMap<string, HostedConnector>;
+  http: HttpClient;
+  tokens: TokenStore;
+  logger: Logger;
+  metrics: Metrics;
+  /** JSON body limit. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Readiness probes: the database and the bus. */
+  readiness: () => Promise<Record<string, boolean>>;
+}
+
+export type Access = 'public' | 'webhook' | Role;
+
+/** One API route: its schemas feed validation and the OpenAPI document alike. */
+export interface RouteDefinition {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** OpenAPI-style path: `/v1/impact-in/deliveries/{id}`. */
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** Raw bodies (webhooks, ingest) are read by the handler itself. */
+  rawBody?: boolean;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  handle(input: {
+    c: Context;
+    params: Record<string, string>;
+    query: unknown;
+    body: unknown;
+    principal: Principal | undefined;
+  }): Promise<Response> | Response;
+}
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+function summary(delivery: Delivery) {
+  return {
+    id: delivery.id,
+    companyId: delivery.companyId,
+    provider: delivery.provider,
+    deliveryId: delivery.deliveryId,
+    eventId: delivery.eventId,
+    status: delivery.status,
+    attemptCount: delivery.attemptCount,
+    lastError: delivery.lastError,
+    nextAttemptAt: iso(delivery.nextAttemptAt),
+    deliveredAt: iso(delivery.deliveredAt),
+    createdAt: delivery.createdAt.toISOString(),
+  };
+}
+
+function detail(delivery: Delivery) {
+  return {
+    ...summary(delivery),
+    payload: delivery.payload,
+    providerResponse: delivery.providerResponse,
+    replayCount: delivery.replayCount,
+    updatedAt: delivery.updatedAt.toISOString(),
+  };
+}
+
+/** `startDate`/`endDate` as a half-open range; a date-only end includes that whole day. */
+function dateRange(query: { startDate?: string | undefined; endDate?: string | undefined }) {
+  const from = query.startDate ? new Date(query.startDate) : undefined;
+  let to: Date | undefined;
+  if (query.endDate) {
+    to = new Date(query.endDate);
+    if (/^\d{4}-\d{2}-\d{2}$/.test(query.endDate)) to = new Date(to.getTime() + 86_400_000);
+  }
+  if (from && to && from >= to) {
+    throw new HttpError(400, 'invalid_date_range', 'startDate must be before endDate', [
+      { field: 'query.startDate', message: 'must be before endDate' },
+    ]);
+  }
+  return { from, to };
+}
+
+/** The caller's tenant; a `companyId` naming another tenant is refused without data. */
+function tenantOf(principal: Principal | undefined, companyId: string | undefined, field: string): string {
+  if (!principal) throw new HttpError(401, 'unauthorized', 'missing credentials');
+  if (companyId !== undefined && companyId !== principal.tenantId) {
+    throw new HttpError(403, 'tenant_mismatch', `${field} does not match the API key's tenant`, [
+      { field, message: "must be the API key's tenant" },
+    ]);
+  }
+  return principal.tenantId;
+}
+
+function knownProvider(deps: AppDependencies, provider: string | undefined, field: string): void {
+  if (provider !== undefined && !deps.connectors.has(provider)) {
+    throw new HttpError(400, 'unknown_provider', `unknown provider "${provider}"`, [
+      { field, message: `must be one of: ${[...deps.connectors.keys()].join(', ')}` },
+    ]);
+  }
+}
+
+function connectorContext(
+  deps: AppDependencies,
+  hosted: HostedConnector,
+  companyId: string,
+  signal: AbortSignal,
+) {
+  const context: ConnectorContext<unknown> = {
+    config: hosted.config,
+    companyId,
+    http: deps.http,
+    tokens: deps.tokens,
+    logger: deps.logger.child({ provider: hosted.connector.id }),
+    clock: systemClock,
+    signal,
+  };
+  return context;
+}
+
+async function readRaw(c: Context): Promise<Uint8Array> {
+  return new Uint8Array(await c.req.arrayBuffer());
+}
+
+/** The route table: every API route, its access rule and schemas. */
+export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
+  const { dispatcher } = deps;
+  const inboundResponses = {
+    200: {
+      description: 'Records accepted (duplicates are reported, not processed twice)',
+      schema: InboundResponse,
+    },
+    400: { description: 'The payload does not validate; details name each field', schema: ErrorResponse },
+    404: { description: 'Unknown provider or kind', schema: ErrorResponse },
+  };
+  return [
+    {
+      method: 'POST',
+      path: '/v1/impact-in/deliver',
+      summary: 'Submit an impact event for delivery to one provider',
+      tag: 'deliveries',
+      access: 'operator',
+      body: DeliverBody,
+      responses: {
+        202: { description: 'Stored; it will be delivered', schema: DeliverResponse },
+        200: {
+          description: 'This event was already submitted: the existing delivery',
+          schema: DeliverResponse,
+        },
+        400: { description: 'Invalid body or unknown provider', schema: ErrorResponse },
+        403: { description: 'companyId is not the caller’s tenant', schema: ErrorResponse },
+      },
+      async handle({ body, principal, c }) {
+        const request = body as z.infer<typeof DeliverBody>;
+        tenantOf(principal, request.companyId, 'companyId');
+        knownProvider(deps, request.provider, 'provider');
+        const { delivery, created } = await dispatcher.submit(request);
+        return c.json({ data: detail(delivery), created }, created ? 202 : 200);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/impact-in/deliveries',
+      summary: 'List deliveries, filtered and paginated',
+      tag: 'deliveries',
+      access: 'viewer',
+      query: ListDeliveriesQuery,
+      responses: { 200: { description: 'A page of deliveries', schema: ListResponse } },
+      async handle({ query, principal, c }) {
+        const q = query as z.infer<typeof ListDeliveriesQuery>;
+        const companyId = tenantOf(principal, q.companyId, 'query.companyId');
+        knownProvider(deps, q.provider, 'query.provider');
+        const { from, to } = dateRange(q);
+        const { data, total } = await dispatcher.list({
+          companyId,
+          provider: q.provider,
+          status: q.status,
+          from,
+          to,
+          page: q.page,
+          limit: q.limit,
+        });
+        const totalPages = Math.ceil(total / q.limit);
+        return c.json({
+          data: data.map(summary),
+          pagination: {
+            page: q.page,
+            limit: q.limit,
+            total,
+            totalPages,
+            hasNext: q.page < totalPages,
+            hasPrev: q.page > 1,
+          },
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/impact-in/deliveries/{id}',
+      summary: 'Get one delivery, with its payload and the provider’s response',
+      tag: 'deliveries',
+      access: 'viewer',
+      responses: {
+        200: { description: 'The delivery', schema: DetailResponse },
+        404: { description: 'No such delivery for this tenant', schema: ErrorResponse },
+      },
+      async handle({ params, principal, c }) {
+        const delivery = await dispatcher.get(params.id!, tenantOf(principal, undefined, ''));
+        if (!delivery) throw new HttpError(404, 'not_found', `delivery ${params.id} not found`);
+        return c.json({ data: detail(delivery) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/impact-in/stats',
+      summary: 'Delivery statistics by provider and status',
+      tag: 'deliveries',
+      access: 'viewer',
+      query: StatsQuery,
+      responses: { 200: { description: 'Counts and average attempts', schema: StatsResponse } },
+      async handle({ query, principal, c }) {
+        const q = query as z.infer<typeof StatsQuery>;
+        const companyId = tenantOf(principal, q.companyId, 'query.companyId');
+        const { from, to } = dateRange(q);
+        return c.json({
+          data: await dispatcher.stats({ companyId, ...(from ? { from } : {}), ...(to ? { to } : {}) }),
+        });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/impact-in/deliveries/{id}/replay',
+      summary: 'Replay one delivery now, with the same deliveryId',
+      tag: 'deliveries',
+      access: 'operator',
+      responses: {
+        200: { description: 'The outcome of the replay', schema: ReplayResponse },
+        404: { description: 'No such delivery for this tenant', schema: ErrorResponse },
+      },
+      async handle({ params, principal, c }) {
+        const companyId = tenantOf(principal, undefined, '');
+        const existing = await dispatcher.get(params.id!, companyId);
+        if (!existing) throw new HttpError(404, 'not_found', `delivery ${params.id} not found`);
+        const delivery = (await dispatcher.replay(existing.id, { companyId })) ?? existing;
+        const success = delivery.status === 'success';
+        return c.json({
+          success,
+          message: success
+            ? 'Delivery replayed successfully'
+            : delivery.status === 'failed'
+              ? `Replay failed: ${delivery.lastError ?? 'unknown error'}`
+              : `Replay queued (${delivery.status})${delivery.lastError ? `: ${delivery.lastError}` : ''}`,
+          newStatus: delivery.status,
+        });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/impact-in/deliveries/bulk-replay',
+      summary: 'Replay several deliveries',
+      tag: 'deliveries',
+      access: 'operator',
+      body: BulkReplayBody,
+      responses: { 200: { description: 'Per-delivery results and a summary', schema: BulkResponse } },
+      async handle({ body, principal, c }) {
+        const { ids } = body as z.infer<typeof BulkReplayBody>;
+        return c.json(await dispatcher.bulkReplay(ids, { companyId: tenantOf(principal, undefined, '') }));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/impact-in/deliveries/retry-all-failed',
+      summary: 'Replay every failed delivery of the tenant (optionally one provider)',
+      tag: 'deliveries',
+      access: 'operator',
+      body: RetryAllFailedBody,
+      responses: { 200: { description: 'Per-delivery results and a summary', schema: BulkResponse } },
+      async handle({ body, principal, c }) {
+        const request = body as z.infer<typeof RetryAllFailedBody>;
+        const companyId = tenantOf(principal, request.companyId, 'companyId');
+        knownProvider(deps, request.provider, 'provider');
+        return c.json(
+          await dispatcher.retryAllFailed({
+            companyId,
+            ...(request.provider ? { provider: request.provider } : {}),
+          }),
+        );
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/ingest/{provider}/{kind}',
+      summary: 'Ingest a provider payload (e.g. benevity/volunteers, workday/directory)',
+      tag: 'inbound',
+      access: 'operator',
+      rawBody: true,
+      responses: inboundResponses,
+      async handle({ params, principal, c }) {
+        const companyId = tenantOf(principal, undefined, '');
+        const hosted = deps.connectors.get(params.provider!);
+        if (!hosted?.connector.ingest) {
+          throw new HttpError(404, 'unknown_provider', `no ingest for provider "${params.provider}"`);
+        }
+        const raw = await readRaw(c);
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.from(raw).toString('utf8'));
+        } catch (error) {
+          throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(error as Error).message}`);
+        }
+        const records = await hosted.connector.ingest(
+          params.kind!,
+          body,
+          connectorContext(deps, hosted, companyId, c.req.raw.signal),
+        );
+        for (const record of records) {
+          if (record.companyId !== undefined && record.companyId !== companyId) {
+            throw new HttpError(403, 'tenant_mismatch', "a record names another tenant than the API key's", [
+              { field: 'company_id', message: "must be the API key's tenant" },
+            ]);
+          }
+        }
+        return c.json(await acceptInbound(deps, hosted.connector.id, records, companyId));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/webhooks/{provider}',
+      summary: 'Receive a provider webhook (authenticated by the provider’s signature)',
+      tag: 'inbound',
+      access: 'webhook',
+      rawBody: true,
+      responses: {
+        ...inboundResponses,
+        401: { description: 'Signature missing or wrong', schema: ErrorResponse },
+      },
+      async handle({ params, c }) {
+        const hosted = deps.connectors.get(params.provider!);
+        if (!hosted?.connector.webhook) {
+          throw new HttpError(404, 'unknown_provider', `no webhook for provider "${params.provider}"`);
+        }
+        const headers: Record<string, string> = {};
+        c.req.raw.headers.forEach((value, name) => {
+          headers[name.toLowerCase()] = value;
+        });
+        const records = await hosted.connector.webhook(
+          { method: c.req.method, url: c.req.url, headers, body: await readRaw(c) },
+          connectorContext(deps, hosted, '', c.req.raw.signal),
+        );
+        return c.json(await acceptInbound(deps, hosted.connector.id, records, undefined));
+      },
+    },
+  ];
+}
+
+function errorBody(code: string, message: string, details?: unknown) {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
+}
+
+/**
+ * Builds the Hono app. Tests drive it with `app.request()`; `serve` puts it on a socket.
+ *
+ * @example
+ * const app = createApp(deps);
+ * const response = await app.request('/health');
+ */
+export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefinition[] } {
+  const app = new Hono();
+  const routes = defineRoutes(deps);
+  const limit = deps.bodyLimitBytes ?? 1024 * 1024;
+
+  app.onError((error, c) => {
+    if (error instanceof HttpError) {
+      return c.json(errorBody(error.code, error.message, error.details), error.status);
+    }
+    if (error instanceof InboundValidationError) {
+      return c.json(
+        errorBody(
+          'validation_error',
+          error.message,
+          error.issues.map((issue) => ({ field: issue.path, message: issue.message })),
+        ),
+        400,
+      );
+    }
+    if (error instanceof WebhookVerificationError) {
+      return c.json(errorBody('invalid_signature', error.message), 401);
+    }
+    if (error instanceof UnknownProviderError)
+      return c.json(errorBody('unknown_provider', error.message), 400);
+    if (error instanceof z.ZodError) {
+      return c.json(
+        errorBody('validation_error', 'request does not validate', fieldDetails(error.issues)),
+        400,
+      );
+    }
+    if (error instanceof ImpactInError && error.kind === 'permanent') {
+      return c.json(errorBody(error.code, error.message), 400);
+    }
+    deps.logger.error(
+      { err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) },
+      'unhandled error',
+    );
+    return c.json(errorBody('internal_error', 'internal error'), 500);
+  });
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.get('/health', async (c) => {
+    const checks = await deps.readiness();
+    const ok = Object.values(checks).every(Boolean);
+    return c.json({ status: ok ? 'ok' : 'degraded', checks }, ok ? 200 : 503);
+  });
+  app.get('/health/liveness', (c) => c.json({ status: 'ok' }));
+  app.get('/health/readiness', async (c) => {
+    const checks = await deps.readiness();
+    const ok = Object.values(checks).every(Boolean);
+    return c.json({ status: ok ? 'ready' : 'not_ready', checks }, ok ? 200 : 503);
+  });
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }),
+  );
+  const openapi = buildOpenApi(routes);
+  app.get('/openapi.json', (c) => c.json(openapi));
+  app.get('/docs', (c) => c.html(renderDocsPage(openapi)));
+
+  for (const route of routes) {
+    const honoPath = route.path.replace(/\{(\w+)\}/g, ':$1');
+    const handler = async (c: Context) => {
+      let principal: Principal | undefined;
+      if (route.access !== 'public' && route.access !== 'webhook') {
+        const header = c.req.header('authorization') ?? '';
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        if (!match) throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <api key>');
+        principal = await deps.auth.authenticate(match[1]!);
+        if (!principal) throw new HttpError(401, 'unauthorized', 'unknown or revoked API key');
+        if (!roleAllows(principal.role, route.access)) {
+          throw new HttpError(
+            403,
+            'forbidden',
+            `this needs the ${route.access} role; the key is ${principal.role}`,
+          );
+        }
+      }
+      let query: unknown = {};
+      if (route.query) {
+        const parsed = route.query.safeParse(c.req.query());
+        if (!parsed.success) {
+          throw new HttpError(
+            400,
+            'invalid_query',
+            'query parameters do not validate',
+            fieldDetails(parsed.error.issues, 'query'),
+          );
+        }
+        query = parsed.data;
+      }
+      let body: unknown;
+      if (route.body) {
+        const text = await c.req.text();
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch (error) {
+          throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(error as Error).message}`);
+        }
+        const parsed = route.body.safeParse(json);
+        if (!parsed.success) {
+          throw new HttpError(
+            400,
+            'validation_error',
+            'body does not validate',
+            fieldDetails(parsed.error.issues),
+          );
+        }
+        body = parsed.data;
+      }
+      return route.handle({ c, params: c.req.param() as Record<string, string>, query, body, principal });
+    };
+    const limiter = bodyLimit({
+      maxSize: limit,
+      onError: (c) => c.json(errorBody('payload_too_large', `request body exceeds ${limit} bytes`), 413),
+    });
+    app.on(route.method, honoPath, limiter, handler);
+  }
+  return { app, routes };
+}
+
+export type { InboundRecord };

@@ -1,0 +1,70 @@
+import { z } from '@impact-in/core';
+
+const MiB = 1024 * 1024;
+
+/**
+ * The host's own settings, read from the environment once at start-up. Provider variables
+ * (`BENEVITY_*`, `GOODERA_*`, `WORKDAY_*`) are read by each connector's `fromEnv`.
+ */
+export const HostEnvSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  NATS_URL: z
+    .string()
+    .regex(/^nats:\/\//, 'must be a nats:// URL')
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .optional(),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3007),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  IMPACT_IN_DATA_DIR: z.string().min(1).default('./.impact-in'),
+  IMPACT_IN_MASTER_KEY: z
+    .string()
+    .refine((value) => {
+      const bytes = /^[0-9a-f]{64}$/i.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+      return bytes.length === 32;
+    }, 'must be 32 bytes, as 64 hex characters or base64')
+    .optional(),
+  IMPACT_IN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1_024).default(16),
+  IMPACT_IN_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .default(1 * MiB),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type HostEnv = z.infer<typeof HostEnvSchema>;
+
+/** A configuration problem, naming the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`[impact-in] invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment. Throws a {@link ConfigError} naming the first bad variable.
+ *
+ * @example const env = loadHostEnv(process.env);
+ */
+export function loadHostEnv(env: Record<string, string | undefined>): HostEnv {
+  // Empty strings mean "not set" (a common shell and compose idiom).
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = HostEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AnyConnector,
+  bindConnector,
+  createDispatcher,
+  createHttpClient,
+  createRateLimiter,
+  createSecretBox,
+  DeliverRequestSchema,
+  type Dispatcher,
+  type EventBus,
+  type Logger,
+  MemoryEventBus,
+  type RateLimiter,
+  type Subscription,
+  z,
+} from '@impact-in/core';
+import type { Hono } from 'hono';
+import { type Kysely, sql } from 'kysely';
+import { createApp, type HostedConnector, type RouteDefinition } from './app.js';
+import type { HostEnv } from './config.js';
+import { createMetrics } from './metrics.js';
+import { openDatabase } from './postgres/database.js';
+import { PostgresDeliveryStore } from './postgres/delivery-store.js';
+import { pendingMigrations } from './postgres/migrations.js';
+import type { Database } from './postgres/schema.js';
+import { PostgresTokenStore } from './postgres/token-store.js';
+import { ApiKeyAuthenticator } from './tenants.js';
+
+/** The database has migrations that were not applied; `serve` refuses to start. */
+export class NotMigratedError extends Error {
+  constructor(readonly pending: string[]) {
+    super(
+      `[impact-in] the database is not migrated (pending: ${pending.join(', ')}). Run \`impact-in migrate\` with the same DATABASE_URL first.`,
+    );
+    this.name = 'NotMigratedError';
+  }
+}
+
+export interface HostOptions {
+  env: HostEnv;
+  /** Every connector the host knows, with the config the environment gave it (if any). */
+  connectors: readonly HostedConnector[];
+  logger: Logger;
+  /** Lease owner id of this process's workers. */
+  workerId?: string;
+  /** An open, migrated database (tests); by default the host opens one from `env`. */
+  database?: Kysely<Database>;
+  /** Dispatcher tuning, mostly for tests. */
+  pollIntervalMs?: number;
+  leaseMs?: number;
+}
+
+export interface Host {
+  app: Hono;
+  routes: RouteDefinition[];
+  db: Kysely<Database>;
+  dispatcher: Dispatcher;
+  bus: EventBus;
+  /** Starts the dispatcher workers and the bus intake consumer. */
+  start(): Promise<void>;
+  /** Stops intake and workers (in-flight attempts finish), closes the bus and the database. */
+  close(): Promise<void>;
+}
+
+/** Subject of the event intake: `impact.events.<companyId>.<eventType>`. */
+export const INTAKE_SUBJECT = 'impact.events.>';
+
+const IntakeMessage = z.object({
+  /** One provider, or every provider the host can deliver to when absent. */
+  provider: z.string().optional(),
+  event: DeliverRequestSchema.shape.event,
+});
+
+function masterKeyBox(env: HostEnv) {
+  if (!env.IMPACT_IN_MASTER_KEY) return undefined;
+  return createSecretBox({ keys: { k1: env.IMPACT_IN_MASTER_KEY }, currentKeyId: 'k1' });
+}
+
+/**
+ * Wires the host from its configuration: database (real or embedded), bus (NATS or in-process),
+ * rate limits (Redis-shared or local), connectors, dispatcher and the HTTP app.
+ */
+export async function createHost(options: HostOptions): Promise<Host> {
+  const { env, logger } = options;
+  const db =
+    options.database ??
+    (await openDatabase({ url: env.DATABASE_URL, dataDir: `${env.IMPACT_IN_DATA_DIR}/pgdata` }));
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) {
+    await db.destroy();
+    throw new NotMigratedError(pending);
+  }
+  const box = masterKeyBox(env);
+  const tokens = new PostgresTokenStore(
+    db,
+    box
+      ? {
+          seal: (text, key) => box.encrypt(key.split(':')[0] ?? '', text),
+          open: (sealed, key) => box.decrypt(key.split(':')[0] ?? '', sealed),
+        }
+      : {},
+  );
+  const connectorIds = options.connectors.map((hosted) => hosted.connector.id);
+  let bus: EventBus;
+  if (env.NATS_URL) {
+    const { JetStreamEventBus } = await import('./nats/event-bus.js');
+    bus = await JetStreamEventBus.connect({
+      url: env.NATS_URL,
+      subjects: ['impact.>', ...connectorIds.map((id) => `${id}.>`)],
+      logger,
+    });
+  } else {
+    bus = new MemoryEventBus();
+  }
+  let rateLimiter: RateLimiter;
+  if (env.REDIS_URL) {
+    const { Redis } = await import('ioredis');
+    rateLimiter = createRateLimiter({
+      redis: { client: new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 }) },
+    });
+  } else {
+    rateLimiter = createRateLimiter();
+  }
+  const http = createHttpClient();
+  const metrics = createMetrics();
+  const store = new PostgresDeliveryStore(db);
+  const connectors = new Map<string, HostedConnector>(
+    options.connectors.map((hosted) => [hosted.connector.id, hosted]),
+  );
+  const deliverable = options.connectors.filter(
+    (hosted): hosted is HostedConnector & { config: unknown } =>
+      hosted.config !== undefined && hosted.connector.deliver !== undefined,
+  );
+  const dispatcher = createDispatcher({
+    store,
+    connectors: deliverable.map((hosted) =>
+      bindConnector(hosted.connector as AnyConnector, hosted.config as never),
+    ),
+    tokens,
+    http,
+    rateLimiter,
+    logger,
+    concurrency: env.IMPACT_IN_WORKER_CONCURRENCY,
+    workerId: options.workerId ?? randomUUID(),
+    ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    onAttempt: ({ delivery, durationMs }) => metrics.observeAttempt(delivery, durationMs),
+  });
+  const auth = new ApiKeyAuthenticator(db);
+  const readiness = async () => {
+    const checks: Record<string, boolean> = {};
+    try {
+      await sql`select 1`.execute(db);
+      checks.database = true;
+    } catch {
+      checks.database = false;
+    }
+    checks.bus = 'isClosed' in bus ? !(bus as { isClosed(): boolean }).isClosed() : true;
+    return checks;
+  };
+  const { app, routes } = createApp({
+    db,
+    dispatcher,
+    bus,
+    auth,
+    connectors,
+    http,
+    tokens,
+    logger,
+    metrics,
+    bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
+    readiness,
+  });
+
+  let intake: Subscription | undefined;
+  return {
+    app,
+    routes,
+    db,
+    dispatcher,
+    bus,
+    async start() {
+      dispatcher.start();
+      // Events published on the bus are stored like API submissions; the message is acked only
+      // after the store has them (the handler resolves after submit).
+      intake = await bus.subscribe<unknown>(
+        INTAKE_SUBJECT,
+        async (message) => {
+          const [, , companyId, eventType] = message.subject.split('.');
+          const parsed = IntakeMessage.safeParse(message.data);
+          if (!companyId || !parsed.success || parsed.data.event.eventType !== eventType) {
+            logger.error({ subject: message.subject }, 'dropping an intake message that does not validate');
+            return;
+          }
+          const providers = parsed.data.provider ? [parsed.data.provider] : dispatcher.providers;
+          for (const provider of providers) {
+            await dispatcher.submit({ companyId, provider, event: parsed.data.event });
+          }
+        },
+        { durable: 'impact-in-intake' },
+      );
+    },
+    async close() {
+      await intake?.close();
+      await dispatcher.close({ timeoutMs: 10_000 });
+      await http.close();
+      await rateLimiter.close();
+      await bus.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** An error the API answers with `{ "error": { code, message, details } }` and its status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Issues from zod as `details`: each names its field. */
+export function fieldDetails(
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
+  prefix = '',
+): Array<{ field: string; message: string }> {
+  return issues.map((issue) => {
+    let field = prefix;
+    for (const part of issue.path) {
+      if (typeof part === 'number') field += `[${part}]`;
+      else field += field ? `.${String(part)}` : String(part);
+    }
+    return { field: field || '(body)', message: issue.message };
+  });
+}

@@ -1,0 +1,35 @@
+import type { Logger } from '@impact-in/core';
+import pino from 'pino';
+
+/** Keys whose values never reach the logs, at any depth pino checks. */
+const REDACT = [
+  'apiKey',
+  'signatureSecret',
+  'clientSecret',
+  'password',
+  'refreshToken',
+  'accessToken',
+  'authorization',
+  'token',
+  'secret',
+];
+
+/**
+ * JSON logs on stdout (pino), secrets redacted. Delivery logs carry `deliveryId`, `provider`,
+ * `eventId`, `status` and `attemptCount`.
+ */
+export function createLogger(
+  options: { level?: string; destination?: NodeJS.WritableStream } = {},
+): Logger & pino.Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'impact-in' },
+      redact: {
+        paths: [...REDACT, ...REDACT.map((key) => `*.${key}`), ...REDACT.map((key) => `*.*.${key}`)],
+        censor: '[redacted]',
+      },
+    },
+    options.destination ?? process.stdout,
+  );
+}

@@ -1,0 +1,45 @@
+import { serve as serveNode } from '@hono/node-server';
+import type { HostedConnector } from './app.js';
+import type { HostEnv } from './config.js';
+import { createHost } from './host.js';
+import { createLogger } from './logger.js';
+
+/**
+ * `impact-in serve`: the HTTP API and the delivery workers in one process. SIGTERM and SIGINT
+ * stop it gracefully: no new requests, in-flight attempts finish, leases end, then exit.
+ */
+export async function serve(options: {
+  env: HostEnv;
+  connectors: readonly HostedConnector[];
+  onListening?: (url: string) => void;
+}): Promise<{ url: string; stop: () => Promise<void> }> {
+  const logger = createLogger({ level: options.env.LOG_LEVEL });
+  const host = await createHost({ env: options.env, connectors: options.connectors, logger });
+  await host.start();
+  const server = serveNode({ fetch: host.app.fetch, port: options.env.PORT, hostname: options.env.HOST });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.env.PORT;
+  const url = `http://${options.env.HOST.includes(':') ? `[${options.env.HOST}]` : options.env.HOST}:${port}`;
+  logger.info({ url, providers: host.dispatcher.providers }, 'impact-in listening');
+  options.onListening?.(url);
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info({}, 'shutting down');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await host.close();
+      logger.info({}, 'stopped');
+    })();
+    return stopping;
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+  return { url, stop };
+}
