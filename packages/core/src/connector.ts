@@ -100,6 +100,9 @@ export interface Connector<TConfig = unknown> {
   health?: (context: ConnectorContext<TConfig>) => Promise<HealthResult>;
 }
 
+/** The keys of every member of a union (plain `keyof` keeps only the shared ones). */
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+
 /** Any connector, whatever its config type. */
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds connectors of every config type
 export type AnyConnector = Connector<any>;
@@ -126,7 +129,7 @@ export type ConnectorConfig<C> = C extends Connector<infer T> ? T : never;
 export function defineConnector<TSchema extends z.ZodType>(
   definition: Omit<Connector<z.output<TSchema>>, 'secrets' | 'config'> & {
     config: TSchema;
-    secrets?: readonly (keyof z.output<TSchema> & string)[];
+    secrets?: readonly (KeysOfUnion<z.output<TSchema>> & string)[];
   },
 ): Connector<z.output<TSchema>> & { config: TSchema } {
   if (!/^[a-z][a-z0-9-]*$/.test(definition.id)) {

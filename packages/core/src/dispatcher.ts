@@ -263,7 +263,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     let providerResponse: ProviderResponse | null = null;
     let error: ImpactInError | undefined;
     try {
-      const result = spec ? await limiter.schedule(key, spec, run) : await run();
+      const result = spec ? await limiter.schedule(key, spec, run, stopController.signal) : await run();
       payload = result.payload;
       providerResponse = recordResponse(result.response);
       if (spec || result.response.status === 429) await limiter.observe(key, result.response);

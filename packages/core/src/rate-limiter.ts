@@ -23,8 +23,8 @@ export interface RateLimiterOptions {
 
 /** Per-(provider, credential) request limiting with 429 back-off. */
 export interface RateLimiter {
-  /** Runs `task` once the bucket `key` allows it. */
-  schedule<T>(key: string, spec: RateLimitSpec, task: () => Promise<T>): Promise<T>;
+  /** Runs `task` once the bucket `key` allows it. An aborted `signal` cancels a task that has not started. */
+  schedule<T>(key: string, spec: RateLimitSpec, task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /**
    * Feeds a provider answer back: a 429 pauses the bucket until `Retry-After`;
    * `X-RateLimit-Remaining` lowers the bucket's reservoir to what the provider says is left.
@@ -87,11 +87,24 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
   };
 
   return {
-    schedule(key, spec, task) {
-      return bucket(key, spec).schedule({ expiration }, async () => {
+    schedule(key, spec, task, signal) {
+      const scheduled = bucket(key, spec).schedule({ expiration }, async () => {
+        // A job that waited in the queue past a shutdown does not start.
+        if (signal?.aborted) throw signal.reason ?? new Error('aborted');
         const wait = pauseFor(key);
-        if (wait > 0) await clock.sleep(wait);
+        if (wait > 0) await clock.sleep(wait, signal);
         return task();
+      });
+      if (!signal) return scheduled;
+      // Waiting for the bucket must not hold up a shutdown: give up on abort.
+      return new Promise((resolve, reject) => {
+        const onAbort = () => {
+          scheduled.catch(() => {});
+          reject(signal.reason ?? new Error('aborted'));
+        };
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+        scheduled.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
       });
     },
     async observe(key, response) {
@@ -109,9 +122,10 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
         }
       };
       if (response.status === 429) {
+        // Pause exactly until Retry-After. Emptying the reservoir instead would hold the bucket
+        // until its next refill, up to a whole window later than the provider asked.
         const retryAfter = parseRetryAfter(response.headers['retry-after'], now) ?? 1_000;
         paused.set(key, Math.max(paused.get(key) ?? 0, now + retryAfter));
-        await lowerTo(0);
         return;
       }
       const remainingHeader = response.headers['x-ratelimit-remaining'];

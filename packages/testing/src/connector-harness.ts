@@ -128,6 +128,7 @@ export function createConnectorHarness<TConfig>(
     },
     runDue: () => dispatcher.runOnce(),
     async close() {
+      if (controller.signal.aborted) return;
       controller.abort();
       await dispatcher.close();
       if (!options.http) await http.close();
