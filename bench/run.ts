@@ -1,9 +1,11 @@
 // `pnpm bench`: runs every benchmark; each prints one JSON line per result.
 // `pnpm bench dispatch` runs only the named ones.
 import { benchDispatch } from './dispatch.js';
+import { benchHostE2e } from './host-e2e.js';
 
 const benches: Record<string, () => Promise<void>> = {
   dispatch: benchDispatch,
+  host_e2e: benchHostE2e,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

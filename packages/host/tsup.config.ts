@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    cli: 'src/cli.ts',
     'postgres/index': 'src/postgres/index.ts',
     'nats/index': 'src/nats/index.ts',
   },

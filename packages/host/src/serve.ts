@@ -14,7 +14,13 @@ export async function serve(options: {
   onListening?: (url: string) => void;
 }): Promise<{ url: string; stop: () => Promise<void> }> {
   const logger = createLogger({ level: options.env.LOG_LEVEL });
-  const host = await createHost({ env: options.env, connectors: options.connectors, logger });
+  const host = await createHost({
+    env: options.env,
+    connectors: options.connectors,
+    logger,
+    leaseMs: options.env.IMPACT_IN_LEASE_MS,
+    pollIntervalMs: options.env.IMPACT_IN_POLL_INTERVAL_MS,
+  });
   await host.start();
   const server = serveNode({ fetch: host.app.fetch, port: options.env.PORT, hostname: options.env.HOST });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -22,6 +28,7 @@ export async function serve(options: {
   const port = typeof address === 'object' && address ? address.port : options.env.PORT;
   const url = `http://${options.env.HOST.includes(':') ? `[${options.env.HOST}]` : options.env.HOST}:${port}`;
   logger.info({ url, providers: host.dispatcher.providers }, 'impact-in listening');
+  logger.flush();
   options.onListening?.(url);
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -30,6 +37,7 @@ export async function serve(options: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await host.close();
       logger.info({}, 'stopped');
+      logger.flush();
     })();
     return stopping;
   };

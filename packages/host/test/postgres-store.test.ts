@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describeDeliveryStore } from '@impact-in/testing';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import {
   type Database,
@@ -11,18 +11,27 @@ import {
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** A throwaway schema on the real server, so runs never collide and leave nothing behind. */
+/** A throwaway database on the real server, so runs never collide and leave nothing behind. */
 async function realPostgres() {
-  const schema = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const pool = new pg.Pool({ connectionString: ADMIN_URL, max: 10, options: `-c search_path=${schema}` });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  await sql`create schema ${sql.id(schema)}`.execute(db);
+  const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 10 }) }),
+  });
   await migrateToLatest(db);
   return {
     store: new PostgresDeliveryStore(db),
     cleanup: async () => {
-      await sql`drop schema ${sql.id(schema)} cascade`.execute(db);
       await db.destroy();
+      const client = new pg.Client({ connectionString: ADMIN_URL });
+      await client.connect();
+      await client.query(`drop database if exists ${name} with (force)`);
+      await client.end();
     },
   };
 }

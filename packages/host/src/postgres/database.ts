@@ -9,6 +9,8 @@ export interface OpenDatabaseOptions {
   dataDir?: string;
   /** Pool size for a real server. Default 10. */
   maxConnections?: number;
+  /** Told when an idle pooled connection fails (e.g. the server restarted). */
+  onIdleError?: (error: Error) => void;
 }
 
 /**
@@ -23,6 +25,9 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<K
   if (options.url) {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
+    // An idle client losing its connection (a Postgres restart) must not crash the process:
+    // the pool drops it and the next query opens a new one.
+    pool.on('error', (error) => options.onIdleError?.(error));
     // Fail fast with a clear message rather than on the first query.
     try {
       const client = await pool.connect();

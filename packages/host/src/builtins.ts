@@ -1,0 +1,11 @@
+import { benevity, fromEnv as benevityFromEnv } from '@impact-in/connector-benevity';
+import { goodera, fromEnv as gooderaFromEnv } from '@impact-in/connector-goodera';
+import { workday, fromEnv as workdayFromEnv } from '@impact-in/connector-workday';
+import type { ConnectorModule } from './registry.js';
+
+/** The connectors the host ships with; third-party ones come in through `IMPACT_IN_PLUGINS`. */
+export const BUILTIN_CONNECTORS: ConnectorModule[] = [
+  { connector: benevity, fromEnv: benevityFromEnv },
+  { connector: goodera, fromEnv: gooderaFromEnv },
+  { connector: workday, fromEnv: workdayFromEnv },
+];

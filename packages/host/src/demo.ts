@@ -1,0 +1,136 @@
+import { mkdirSync } from 'node:fs';
+import type { ImpactEvent } from '@impact-in/core';
+import { startProviderServer } from '@impact-in/testing';
+import { BENEVITY_TEST_CREDENTIALS, createBenevitySimulator } from '@impact-in/testing/providers/benevity';
+import {
+  createGooderaSimulator,
+  GOODERA_SIMULATOR_PATHS,
+  GOODERA_TEST_CREDENTIALS,
+} from '@impact-in/testing/providers/goodera';
+import { createWorkdaySimulator, WORKDAY_TEST_CREDENTIALS } from '@impact-in/testing/providers/workday';
+import { BUILTIN_CONNECTORS } from './builtins.js';
+import type { HostEnv } from './config.js';
+import { openDatabase } from './postgres/database.js';
+import { migrateToLatest } from './postgres/migrations.js';
+import { configureFromEnv } from './registry.js';
+import { serve } from './serve.js';
+import { createApiKey, createTenant } from './tenants.js';
+
+const PROGRAMS = ['buddy_mentoring', 'language_connect', 'upskilling'];
+
+/**
+ * `impact-in demo`: the host on embedded defaults, the three provider simulators on loopback,
+ * a demo tenant with every connector enabled, and a steady stream of sample events, some of
+ * which fail, retry and recover. Ctrl-C stops it all.
+ */
+export async function runDemo(options: { env: HostEnv }): Promise<void> {
+  const dataDir = `${options.env.IMPACT_IN_DATA_DIR}/demo`;
+  mkdirSync(dataDir, { recursive: true });
+  const benevitySim = createBenevitySimulator();
+  const gooderaSim = createGooderaSimulator();
+  const workdaySim = createWorkdaySimulator();
+  const [benevityServer, gooderaServer, workdayServer] = await Promise.all([
+    startProviderServer(benevitySim.handlers),
+    startProviderServer(gooderaSim.handlers),
+    startProviderServer(workdaySim.handlers),
+  ]);
+
+  // The simulators' addresses and test credentials, as an operator would put them in the env.
+  const providerEnv: Record<string, string> = {
+    BENEVITY_API_URL: benevityServer.url,
+    BENEVITY_API_KEY: BENEVITY_TEST_CREDENTIALS.apiKey,
+    BENEVITY_SIGNATURE_SECRET: BENEVITY_TEST_CREDENTIALS.signatureSecret,
+    GOODERA_API_URL: gooderaServer.url,
+    GOODERA_TOKEN_URL: `${gooderaServer.url}${GOODERA_SIMULATOR_PATHS.token}`,
+    GOODERA_CLIENT_ID: GOODERA_TEST_CREDENTIALS.clientId,
+    GOODERA_CLIENT_SECRET: GOODERA_TEST_CREDENTIALS.clientSecret,
+    WORKDAY_API_URL: workdayServer.url,
+    WORKDAY_PROTOCOL: 'soap',
+    WORKDAY_TENANT_ID: WORKDAY_TEST_CREDENTIALS.tenant,
+    WORKDAY_USERNAME: WORKDAY_TEST_CREDENTIALS.username,
+    WORKDAY_PASSWORD: WORKDAY_TEST_CREDENTIALS.password,
+    WORKDAY_WEBHOOK_USERNAME: WORKDAY_TEST_CREDENTIALS.webhookUsername,
+    WORKDAY_WEBHOOK_PASSWORD: WORKDAY_TEST_CREDENTIALS.webhookPassword,
+  };
+  const connectors = configureFromEnv(BUILTIN_CONNECTORS, providerEnv);
+  const env: HostEnv = {
+    ...options.env,
+    IMPACT_IN_DATA_DIR: dataDir,
+    LOG_LEVEL: options.env.LOG_LEVEL === 'info' ? 'warn' : options.env.LOG_LEVEL,
+  };
+
+  const db = await openDatabase({ dataDir: `${dataDir}/pgdata` });
+  await migrateToLatest(db);
+  const tenant = await createTenant(db, 'Demo Company');
+  const { key } = await createApiKey(db, tenant, 'admin');
+  await db.destroy();
+
+  const { url, stop } = await serve({ env, connectors });
+  const curl = `curl -s -H "Authorization: Bearer ${key}" "${url}/v1/impact-in/deliveries?limit=5"`;
+  process.stdout.write(
+    [
+      '',
+      'impact-in demo is running',
+      '',
+      `  API         ${url}/v1/impact-in`,
+      `  API docs    ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+      `  Health      ${url}/health    Metrics: ${url}/metrics`,
+      `  Tenant      ${tenant}`,
+      `  API key     ${key}   (admin; shown once)`,
+      '',
+      'Simulated providers on loopback:',
+      `  Benevity    ${benevityServer.url}`,
+      `  Goodera     ${gooderaServer.url}`,
+      `  Workday     ${workdayServer.url}`,
+      '',
+      'Try it:',
+      `  ${curl}`,
+      `  curl -s -H "Authorization: Bearer ${key}" "${url}/v1/impact-in/stats"`,
+      '',
+      'Sample events are submitted every second; some fail and retry on purpose. Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+
+  let sequence = 0;
+  const providers = ['benevity', 'goodera', 'workday'] as const;
+  const submit = async () => {
+    sequence++;
+    const provider = providers[sequence % providers.length]!;
+    // Every few events, make the provider stumble so retries and recovery show up.
+    if (sequence % 7 === 0) benevitySim.failNext({ kind: 'status', status: 503 });
+    if (sequence % 11 === 0) gooderaSim.failNext({ kind: 'status', status: 429, retryAfter: '2' });
+    if (sequence % 13 === 0) workdaySim.failNext({ kind: 'reset' });
+    const event: ImpactEvent = {
+      eventId: `demo_${Date.now().toString(36)}_${sequence}`,
+      userId: `employee_${100 + (sequence % 40)}`,
+      eventType: sequence % 5 === 0 ? 'donation' : 'volunteer_hours',
+      timestamp: new Date().toISOString(),
+      value: sequence % 5 === 0 ? 25 : 1 + (sequence % 4),
+      unit: sequence % 5 === 0 ? 'USD' : 'hours',
+      // Goodera refuses scores outside 0..1: every 17th event fails for good, to show `failed`.
+      outcomeScores: { community_engagement: sequence % 17 === 0 ? 1.4 : 0.5 + (sequence % 5) / 10 },
+      metadata: { program: PROGRAMS[sequence % PROGRAMS.length] },
+    };
+    await fetch(`${url}/v1/impact-in/deliver`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ companyId: tenant, provider, event }),
+    }).then(async (response) => {
+      const text = await response.text();
+      if (response.status >= 300)
+        process.stderr.write(`demo: deliver answered ${response.status}: ${text}\n`);
+    });
+  };
+  const timer = setInterval(() => {
+    submit().catch((error: unknown) => process.stderr.write(`demo: submit failed: ${String(error)}\n`));
+  }, 1_000);
+
+  const shutdown = async () => {
+    clearInterval(timer);
+    await stop();
+    await Promise.all([benevityServer.close(), gooderaServer.close(), workdayServer.close()]);
+  };
+  process.once('SIGINT', () => void shutdown().then(() => process.exit(0)));
+  process.once('SIGTERM', () => void shutdown().then(() => process.exit(0)));
+}
