@@ -38,7 +38,7 @@ import { acceptInbound } from './inbound.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi, renderDocsPage } from './openapi.js';
 import type { Database } from './postgres/schema.js';
-import { type ApiKeyAuthenticator, type Principal, type Role, roleAllows } from './tenants.js';
+import { type ApiKeyAuthenticator, type Principal, type Role, roleAllows, tenantExists } from './tenants.js';
 
 /** A connector the host serves, with its env-default config (if the environment configured one). */
 export interface HostedConnector {
@@ -392,11 +392,16 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         c.req.raw.headers.forEach((value, name) => {
           headers[name.toLowerCase()] = value;
         });
+        // A multi-tenant host gives each tenant its own webhook URL: `?tenant=<id>`.
+        const tenant = c.req.query('tenant');
+        if (tenant !== undefined && !(await tenantExists(deps.db, tenant))) {
+          throw new HttpError(404, 'unknown_tenant', 'no such tenant');
+        }
         const records = await hosted.connector.webhook(
           { method: c.req.method, url: c.req.url, headers, body: await readRaw(c) },
-          connectorContext(deps, hosted, '', c.req.raw.signal),
+          connectorContext(deps, hosted, tenant ?? '', c.req.raw.signal),
         );
-        return c.json(await acceptInbound(deps, hosted.connector.id, records, undefined));
+        return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));
       },
     },
   ];

@@ -3,6 +3,7 @@ import { type ProviderServer, startProviderServer } from '@impact-in/testing';
 import type { Kysely } from 'kysely';
 import { HttpResponse, http } from 'msw';
 import pino from 'pino';
+import type { HostedConnector } from '../src/app.js';
 import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
 import { type Database, migrateToLatest, openDatabase } from '../src/postgres/index.js';
@@ -58,7 +59,10 @@ export interface TestHost {
 }
 
 /** A host on embedded PGlite with the acme connector, two tenants and keys of every role. */
-export async function startTestHost(envOverrides: Record<string, string> = {}): Promise<TestHost> {
+export async function startTestHost(
+  envOverrides: Record<string, string> = {},
+  extraConnectors: HostedConnector[] = [],
+): Promise<TestHost> {
   const provider = await startProviderServer(acmeHandlers);
   const db = await openDatabase({ dataDir: 'memory://' });
   await migrateToLatest(db);
@@ -72,7 +76,10 @@ export async function startTestHost(envOverrides: Record<string, string> = {}): 
   };
   const host = await createHost({
     env: loadHostEnv({ IMPACT_IN_BODY_LIMIT_BYTES: '4096', ...envOverrides }),
-    connectors: [{ connector: acme, config: { url: provider.url, signingSecret: SIGNING_SECRET } }],
+    connectors: [
+      { connector: acme, config: { url: provider.url, signingSecret: SIGNING_SECRET } },
+      ...extraConnectors,
+    ],
     logger: pino({ level: 'silent' }),
     database: db,
     pollIntervalMs: 10,

@@ -213,6 +213,11 @@ export class JetStreamEventBus implements EventBus {
     return subscription;
   }
 
+  /** Whether the NATS connection is gone for good (readiness). */
+  isClosed(): boolean {
+    return this.#nc.isClosed();
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions].map((subscription) => subscription.close()));
     await this.#nc.drain().catch(() => this.#nc.close());

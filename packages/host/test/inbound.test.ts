@@ -1,0 +1,283 @@
+import { benevity } from '@impact-in/connector-benevity';
+import { workday } from '@impact-in/connector-workday';
+import { type BusMessage, hmacSha256 } from '@impact-in/core';
+import { waitUntil } from '@impact-in/testing';
+import { BENEVITY_TEST_CREDENTIALS } from '@impact-in/testing/providers/benevity';
+import { buildDirectoryNotification, WORKDAY_TEST_CREDENTIALS } from '@impact-in/testing/providers/workday';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestHost, type TestHost } from './helpers.js';
+
+let t: TestHost;
+const published: BusMessage[] = [];
+beforeAll(async () => {
+  t = await startTestHost({}, [
+    {
+      connector: benevity,
+      config: benevity.config.parse({
+        apiUrl: 'http://127.0.0.1:9',
+        apiKey: BENEVITY_TEST_CREDENTIALS.apiKey,
+        signatureSecret: BENEVITY_TEST_CREDENTIALS.signatureSecret,
+      }),
+    },
+    {
+      connector: workday,
+      config: workday.config.parse({
+        protocol: 'soap',
+        apiUrl: 'http://127.0.0.1:9',
+        tenant: WORKDAY_TEST_CREDENTIALS.tenant,
+        username: WORKDAY_TEST_CREDENTIALS.username,
+        password: WORKDAY_TEST_CREDENTIALS.password,
+        webhookUsername: WORKDAY_TEST_CREDENTIALS.webhookUsername,
+        webhookPassword: WORKDAY_TEST_CREDENTIALS.webhookPassword,
+      }),
+    },
+  ]);
+  await t.host.bus.subscribe('benevity.>', async (message) => {
+    published.push(message);
+  });
+  await t.host.bus.subscribe('workday.>', async (message) => {
+    published.push(message);
+  });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+const json = async (response: Response) => ({
+  status: response.status,
+  body: (await response.json()) as any,
+});
+
+const volunteerWebhook = (id: string, hours = 2.5) =>
+  JSON.stringify({
+    id,
+    type: 'volunteer.recorded',
+    occurred_at: '2025-11-14T10:05:00Z',
+    company_id: 'bnv_co_42',
+    data: {
+      id: `vol_${id}`,
+      user_external_id: 'user_456',
+      email: 'ana@example.com',
+      hours,
+      activity_date: '2025-11-10',
+      cause: 'Food Bank',
+      program: 'buddy_mentoring',
+      status: 'completed',
+    },
+  });
+
+const postWebhook = (provider: string, body: string, headers: Record<string, string>, query = '') =>
+  t.host.app.request(`http://localhost/webhooks/${provider}${query}`, { method: 'POST', body, headers });
+
+describe('POST /webhooks/benevity', () => {
+  it('verifies the signature over the raw body, stores and publishes once, and answers a duplicate with 200', async () => {
+    const body = volunteerWebhook('whk_host_1');
+    const headers = {
+      'content-type': 'application/json',
+      'x-benevity-signature': hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, body),
+    };
+    const first = await json(await postWebhook('benevity', body, headers));
+    expect(first).toEqual({
+      status: 200,
+      body: {
+        received: 1,
+        duplicates: 0,
+        records: [{ provider: 'benevity', kind: 'volunteer', sourceId: 'whk_host_1', duplicate: false }],
+      },
+    });
+    const again = await json(await postWebhook('benevity', body, headers));
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ received: 0, duplicates: 1 });
+    await waitUntil(
+      () =>
+        published.some(
+          (message) => message.data && (message.data as { sourceId: string }).sourceId === 'whk_host_1',
+        ),
+      2_000,
+      'publish',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const mine = published.filter(
+      (message) => (message.data as { sourceId: string }).sourceId === 'whk_host_1',
+    );
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.subject).toBe('benevity.volunteer');
+    expect(mine[0]!.data).toMatchObject({ provider: 'benevity', kind: 'volunteer', data: { hours: 2.5 } });
+    const rows = await t.db
+      .selectFrom('inbound_records')
+      .selectAll()
+      .where('source_id', '=', 'whk_host_1')
+      .execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  it('refuses a missing, wrong or re-serialised signature with 401 and stores nothing', async () => {
+    const body = volunteerWebhook('whk_host_bad');
+    const reserialised = JSON.stringify(JSON.parse(body), null, 2);
+    for (const signature of [
+      undefined,
+      'deadbeef',
+      hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, reserialised),
+    ]) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (signature) headers['x-benevity-signature'] = signature;
+      const response = await json(await postWebhook('benevity', body, headers));
+      expect(response.status).toBe(401);
+      expect(response.body.error.code).toBe('invalid_signature');
+    }
+    const rows = await t.db
+      .selectFrom('inbound_records')
+      .selectAll()
+      .where('source_id', '=', 'whk_host_bad')
+      .execute();
+    expect(rows).toHaveLength(0);
+  });
+
+  it('answers a signed but invalid payload with 400 naming the field, and unknown tenants or providers with 404', async () => {
+    const body = volunteerWebhook('whk_host_invalid', -3);
+    const headers = { 'x-benevity-signature': hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, body) };
+    const invalid = await json(await postWebhook('benevity', body, headers));
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.code).toBe('validation_error');
+    expect(JSON.stringify(invalid.body.error.details)).toContain('data.hours');
+    const notJson = '{"id": ';
+    const broken = await json(
+      await postWebhook('benevity', notJson, {
+        'x-benevity-signature': hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, notJson),
+      }),
+    );
+    expect(broken.status).toBe(400);
+    expect((await postWebhook('nobody', body, headers)).status).toBe(404);
+    expect(
+      (await postWebhook('benevity', body, headers, '?tenant=00000000-0000-4000-8000-000000000000')).status,
+    ).toBe(404);
+    const huge = 'x'.repeat(5_000);
+    expect((await postWebhook('benevity', huge, headers)).status).toBe(413);
+  });
+});
+
+describe('POST /webhooks/workday', () => {
+  it('checks the UsernameToken and publishes directory changes', async () => {
+    const body = buildDirectoryNotification(
+      {
+        notificationId: 'NTF-HOST-1',
+        sentOn: '2025-11-14T10:05:00Z',
+        changes: [
+          {
+            changeType: 'Hire',
+            effectiveDate: '2025-11-14',
+            workerId: '21001',
+            name: 'Logan McNeil',
+            email: 'logan.mcneil@example.com',
+            department: 'Global Support',
+            managerId: '21000',
+          },
+        ],
+      },
+      {
+        username: WORKDAY_TEST_CREDENTIALS.webhookUsername,
+        password: WORKDAY_TEST_CREDENTIALS.webhookPassword,
+      },
+    );
+    const ok = await json(await postWebhook('workday', body, { 'content-type': 'text/xml; charset=UTF-8' }));
+    expect(ok.status).toBe(200);
+    expect(ok.body.received).toBeGreaterThanOrEqual(1);
+    const wrong = body.replace(WORKDAY_TEST_CREDENTIALS.webhookPassword, 'not-the-password');
+    expect((await postWebhook('workday', wrong, { 'content-type': 'text/xml' })).status).toBe(401);
+  });
+});
+
+describe('POST /v1/ingest/{provider}/{kind}', () => {
+  const batch = (hours: unknown) =>
+    JSON.stringify({
+      company_id: 'bnv_co_42',
+      volunteers: [
+        {
+          id: 'vol_ing_1',
+          user_external_id: 'user_1',
+          hours: 3,
+          activity_date: '2025-11-10',
+          status: 'completed',
+        },
+        {
+          id: 'vol_ing_2',
+          user_external_id: 'user_2',
+          hours,
+          activity_date: '2025-11-11',
+          status: 'completed',
+        },
+      ],
+    });
+
+  it('parses a batch into records for the key’s tenant, dedupes a repeat, and needs the operator role', async () => {
+    const first = await json(
+      await t.request('/v1/ingest/benevity/volunteers', {
+        method: 'POST',
+        body: batch(1.5),
+        key: t.keys.operator,
+      }),
+    );
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ received: 2, duplicates: 0 });
+    const repeat = await json(
+      await t.request('/v1/ingest/benevity/volunteers', {
+        method: 'POST',
+        body: batch(1.5),
+        key: t.keys.operator,
+      }),
+    );
+    expect(repeat.body).toMatchObject({ received: 0, duplicates: 2 });
+    const rows = await t.db
+      .selectFrom('inbound_records')
+      .select(['company_id', 'kind'])
+      .where('source_id', 'in', ['vol_ing_1', 'vol_ing_2'])
+      .execute();
+    expect(rows).toHaveLength(2);
+    expect(rows.every((row) => row.company_id === t.tenantA)).toBe(true);
+    expect(
+      (
+        await t.request('/v1/ingest/benevity/volunteers', {
+          method: 'POST',
+          body: batch(1.5),
+          key: t.keys.viewer,
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await t.request('/v1/ingest/benevity/volunteers', { method: 'POST', body: batch(1.5), key: null }))
+        .status,
+    ).toBe(401);
+  });
+
+  it('names each bad field, and refuses malformed JSON and unknown providers or kinds', async () => {
+    const bad = await json(
+      await t.request('/v1/ingest/benevity/volunteers', {
+        method: 'POST',
+        body: batch('lots'),
+        key: t.keys.operator,
+      }),
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toContainEqual(expect.objectContaining({ field: 'volunteers[1].hours' }));
+    const malformed = await json(
+      await t.request('/v1/ingest/benevity/volunteers', {
+        method: 'POST',
+        body: '{"volunteers": [',
+        key: t.keys.operator,
+      }),
+    );
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'invalid_json' } } });
+    expect(
+      (await t.request('/v1/ingest/nobody/volunteers', { method: 'POST', body: '{}', key: t.keys.operator }))
+        .status,
+    ).toBe(404);
+    const kind = await t.request('/v1/ingest/benevity/spaceships', {
+      method: 'POST',
+      body: '{}',
+      key: t.keys.operator,
+    });
+    expect(kind.status).toBeGreaterThanOrEqual(400);
+    expect(kind.status).toBeLessThan(500);
+  });
+});
