@@ -2,10 +2,12 @@
 // `pnpm bench dispatch` runs only the named ones.
 import { benchDispatch } from './dispatch.js';
 import { benchHostE2e } from './host-e2e.js';
+import { benchWebhookIntake } from './webhook-intake.js';
 
 const benches: Record<string, () => Promise<void>> = {
   dispatch: benchDispatch,
   host_e2e: benchHostE2e,
+  webhook_intake: benchWebhookIntake,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -43,6 +43,11 @@ export interface DispatcherOptions {
   leaseMs?: number;
   /** How often an idle worker looks for due deliveries. Default 500 ms. */
   pollIntervalMs?: number;
+  /**
+   * With a database store, wait up to this long for a quarter of the worker slots to free up
+   * before claiming, so one claim query serves several slots. Default 0 (claim at once).
+   */
+  claimCoalesceMs?: number;
   /** How long a delivery for a disabled integration waits before it is looked at again. Default 30 s. */
   disabledRecheckMs?: number;
   /** This worker's lease owner id. Default a random UUID. */
@@ -142,6 +147,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const leaseMs = options.leaseMs ?? 300_000;
   const pollIntervalMs = options.pollIntervalMs ?? 500;
   const disabledRecheckMs = options.disabledRecheckMs ?? 30_000;
+  const claimCoalesceMs = options.claimCoalesceMs ?? 0;
+  const claimQuorum = Math.max(1, Math.floor(concurrency / 4));
   const owner = options.workerId ?? randomUUID();
   const random = options.random ?? Math.random;
 
@@ -369,6 +376,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const loop = async () => {
     while (running) {
+      if (claimCoalesceMs > 0 && inflight.size > 0 && concurrency - inflight.size < claimQuorum) {
+        await new Promise((resolve) => setTimeout(resolve, claimCoalesceMs));
+        if (!running) break;
+      }
       const free = concurrency - inflight.size;
       let claimed = 0;
       if (free > 0) {

@@ -142,6 +142,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     rateLimiter,
     logger,
     concurrency: env.IMPACT_IN_WORKER_CONCURRENCY,
+    claimCoalesceMs: 5,
     workerId: options.workerId ?? randomUUID(),
     ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),

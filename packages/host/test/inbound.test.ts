@@ -44,9 +44,10 @@ afterAll(async () => {
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+type Body = any;
 const json = async (response: Response) => ({
   status: response.status,
-  body: (await response.json()) as any,
+  body: (await response.json()) as Body,
 });
 
 const volunteerWebhook = (id: string, hours = 2.5) =>

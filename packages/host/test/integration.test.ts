@@ -88,8 +88,15 @@ describe('host on real PostgreSQL and NATS JetStream', () => {
     const sent = () =>
       provider.callsTo('/events').filter((call) => call.json<{ id: string }>().id === eventId);
     await waitUntil(() => sent().length === 1, 10_000, 'delivery of the bus event');
-    const { data } = await host.dispatcher.list({ companyId: tenant, page: 1, limit: 10 });
-    const delivery = data.find((candidate) => candidate.eventId === eventId);
+    // The outcome is recorded just after the provider answered.
+    let delivery: Awaited<ReturnType<typeof host.dispatcher.list>>['data'][number] | undefined;
+    const settled = async () => {
+      const { data } = await host.dispatcher.list({ companyId: tenant, page: 1, limit: 10 });
+      delivery = data.find((candidate) => candidate.eventId === eventId);
+      return delivery?.status === 'success';
+    };
+    for (let tries = 0; tries < 100 && !(await settled()); tries++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     expect(delivery?.status).toBe('success');
     expect(sent()[0]!.headers['x-idempotency-key']).toBe(delivery?.deliveryId);
     // Acked after the store commit: nothing left pending on the durable intake consumer.

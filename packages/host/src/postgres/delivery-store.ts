@@ -11,7 +11,8 @@ import type {
   NewDelivery,
   ProviderResponse,
 } from '@impact-in/core';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { createBatcher } from './batcher.js';
 import type { Database, DeliveriesTable } from './schema.js';
 
 type Row = Selectable<DeliveriesTable>;
@@ -57,39 +58,73 @@ export class PostgresDeliveryStore implements DeliveryStore {
   }
 
   async submit(input: NewDelivery): Promise<{ delivery: Delivery; created: boolean }> {
+    return this.#submitBatched(input);
+  }
+
+  // Concurrent submits share one multi-row INSERT (one round trip, one commit).
+  readonly #submitBatched = createBatcher<NewDelivery, { delivery: Delivery; created: boolean }>((inputs) =>
+    this.#submitMany(inputs),
+  );
+
+  async #submitMany(inputs: NewDelivery[]): Promise<Array<{ delivery: Delivery; created: boolean }>> {
     const now = new Date(this.#now());
+    const keyOf = (companyId: string, provider: string, eventId: string) =>
+      `${companyId}\u0000${provider}\u0000${eventId}`;
+    const rows = inputs.map((input) => ({
+      id: randomUUID(),
+      company_id: input.companyId,
+      provider: input.provider,
+      delivery_id: input.deliveryId ?? randomUUID(),
+      event_id: input.event.eventId,
+      event: JSON.stringify(input.event),
+      payload: null,
+      status: 'pending' as const,
+      last_error: null,
+      provider_response: null,
+      next_attempt_at: input.nextAttemptAt ?? now,
+      delivered_at: null,
+      created_at: now,
+      updated_at: now,
+      lease_owner: null,
+      lease_expires_at: null,
+    }));
     const inserted = await this.#db
       .insertInto('impact_deliveries')
-      .values({
-        id: randomUUID(),
-        company_id: input.companyId,
-        provider: input.provider,
-        delivery_id: input.deliveryId ?? randomUUID(),
-        event_id: input.event.eventId,
-        event: JSON.stringify(input.event),
-        payload: null,
-        status: 'pending',
-        last_error: null,
-        provider_response: null,
-        next_attempt_at: input.nextAttemptAt ?? now,
-        delivered_at: null,
-        created_at: now,
-        updated_at: now,
-        lease_owner: null,
-        lease_expires_at: null,
-      })
+      .values(rows)
       .onConflict((conflict) => conflict.columns(['company_id', 'provider', 'event_id']).doNothing())
       .returningAll()
-      .executeTakeFirst();
-    if (inserted) return { delivery: toDelivery(inserted), created: true };
-    const existing = await this.#db
-      .selectFrom('impact_deliveries')
-      .selectAll()
-      .where('company_id', '=', input.companyId)
-      .where('provider', '=', input.provider)
-      .where('event_id', '=', input.event.eventId)
-      .executeTakeFirstOrThrow();
-    return { delivery: toDelivery(existing), created: false };
+      .execute();
+    const byKey = new Map(inserted.map((row) => [keyOf(row.company_id, row.provider, row.event_id), row]));
+    const created = new Set(byKey.keys());
+    const missing = inputs.filter(
+      (input) => !byKey.has(keyOf(input.companyId, input.provider, input.event.eventId)),
+    );
+    if (missing.length > 0) {
+      const existing = await this.#db
+        .selectFrom('impact_deliveries')
+        .selectAll()
+        .where((eb) =>
+          eb.or(
+            missing.map((input) =>
+              eb.and([
+                eb('company_id', '=', input.companyId),
+                eb('provider', '=', input.provider),
+                eb('event_id', '=', input.event.eventId),
+              ]),
+            ),
+          ),
+        )
+        .execute();
+      for (const row of existing) byKey.set(keyOf(row.company_id, row.provider, row.event_id), row);
+    }
+    return inputs.map((input) => {
+      const key = keyOf(input.companyId, input.provider, input.event.eventId);
+      const row = byKey.get(key);
+      if (!row) throw new Error(`[impact-in] [postgres] delivery for event ${input.event.eventId} vanished`);
+      // The same event twice in one batch: only the first call created it.
+      const first = created.delete(key);
+      return { delivery: toDelivery(row), created: first };
+    });
   }
 
   async get(id: string, companyId?: string): Promise<Delivery | undefined> {
@@ -196,32 +231,44 @@ export class PostgresDeliveryStore implements DeliveryStore {
   }
 
   async recordAttempt(id: string, owner: string, outcome: AttemptOutcome): Promise<Delivery | undefined> {
-    const row = await this.#db
-      .updateTable('impact_deliveries')
-      .set((eb) => ({
-        attempt_count: eb('attempt_count', '+', 1),
-        status: outcome.status,
-        updated_at: outcome.at,
-        lease_owner: null,
-        lease_expires_at: null,
-        next_attempt_at: outcome.status === 'retrying' ? outcome.nextAttemptAt : null,
-        last_error: outcome.status === 'success' ? null : outcome.error,
-        ...(outcome.status === 'success' ? { delivered_at: outcome.at } : {}),
-        ...(outcome.payload !== undefined
-          ? { payload: outcome.payload === null ? null : JSON.stringify(outcome.payload) }
-          : {}),
-        ...(outcome.providerResponse !== undefined
-          ? {
-              provider_response:
-                outcome.providerResponse === null ? null : JSON.stringify(outcome.providerResponse),
-            }
-          : {}),
-      }))
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toDelivery(row) : undefined;
+    return this.#recordBatched({ id, owner, outcome });
+  }
+
+  // Outcomes recorded at about the same time share one UPDATE … FROM (VALUES …).
+  readonly #recordBatched = createBatcher<
+    { id: string; owner: string; outcome: AttemptOutcome },
+    Delivery | undefined
+  >((items) => this.#recordMany(items));
+
+  async #recordMany(items: Array<{ id: string; owner: string; outcome: AttemptOutcome }>) {
+    // One row per delivery: a second outcome for the same id in a batch cannot hold the lease.
+    const seen = new Set<string>();
+    const unique = items.filter((item) => !seen.has(item.id) && seen.add(item.id));
+    const values = unique.map(({ id, owner, outcome }) => {
+      const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
+      return sql`(${id}::uuid, ${owner}, ${outcome.status}, ${outcome.at}::timestamptz,
+        ${outcome.status === 'retrying' ? outcome.nextAttemptAt : null}::timestamptz,
+        ${outcome.status === 'success' ? null : outcome.error}::text,
+        ${outcome.payload !== undefined}::boolean, ${json(outcome.payload)}::json,
+        ${outcome.providerResponse !== undefined}::boolean, ${json(outcome.providerResponse)}::jsonb)`;
+    });
+    const result = await sql<Row>`
+      update impact_deliveries as d set
+        attempt_count = d.attempt_count + 1,
+        status = v.status,
+        updated_at = v.at,
+        lease_owner = null,
+        lease_expires_at = null,
+        next_attempt_at = v.next_attempt_at,
+        last_error = v.last_error,
+        delivered_at = case when v.status = 'success' then v.at else d.delivered_at end,
+        payload = case when v.set_payload then v.payload else d.payload end,
+        provider_response = case when v.set_response then v.provider_response else d.provider_response end
+      from (values ${sql.join(values)}) as v(id, owner, status, at, next_attempt_at, last_error, set_payload, payload, set_response, provider_response)
+      where d.id = v.id and d.lease_owner = v.owner
+      returning d.*`.execute(this.#db);
+    const byId = new Map(result.rows.map((row) => [row.id, toDelivery(row)]));
+    return items.map((item) => byId.get(item.id));
   }
 
   async release(id: string, owner: string, nextAttemptAt?: Date): Promise<void> {

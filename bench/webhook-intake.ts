@@ -1,0 +1,142 @@
+// `webhook_intake`: signed Benevity webhooks per second through the host (verify the signature
+// over the raw body, dedupe, persist in PostgreSQL, publish), against a bare Hono handler that
+// answers 200. Same client, same concurrency; p99 latency reported for both.
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Agent, request } from 'undici';
+import { printResult } from './util.js';
+
+const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
+const CONCURRENCY = 64;
+const SECRET = 'bench_webhook_signature_secret';
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const CLI = fileURLToPath(new URL('../packages/host/dist/cli.js', import.meta.url));
+
+const webhook = (index: number, run: string) =>
+  JSON.stringify({
+    id: `whk_${run}_${index}`,
+    type: 'volunteer.recorded',
+    occurred_at: '2025-11-14T10:05:00Z',
+    data: {
+      id: `vol_${run}_${index}`,
+      user_external_id: `user_${index % 500}`,
+      hours: 1 + (index % 4),
+      activity_date: '2025-11-10',
+      program: 'buddy_mentoring',
+      status: 'completed',
+    },
+  });
+
+async function drive(url: string, run: string): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const agent = new Agent({ keepAliveTimeout: 4_000, connections: 128 });
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < COUNT) {
+        const body = webhook(next++, run);
+        const signature = createHmac('sha256', SECRET).update(body).digest('hex');
+        const sent = performance.now();
+        const response = await request(`${url}/webhooks/benevity`, {
+          method: 'POST',
+          dispatcher: agent,
+          body,
+          headers: { 'content-type': 'application/json', 'x-benevity-signature': signature },
+        });
+        await response.body.text();
+        if (response.statusCode !== 200) throw new Error(`webhook answered ${response.statusCode}`);
+        latencies.push(performance.now() - sent);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await agent.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
+  return { perSecond: COUNT / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+async function startHost(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, CLI, 'serve'], {
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const line = buffer.split('\n').find((candidate) => candidate.includes('"impact-in listening"'));
+      if (line) resolve(JSON.parse(line).url);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+export async function benchWebhookIntake(): Promise<void> {
+  const name = `impact_bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const env = {
+    DATABASE_URL: url.toString(),
+    BENEVITY_API_URL: 'http://127.0.0.1:9',
+    BENEVITY_API_KEY: 'bench_api_key',
+    BENEVITY_SIGNATURE_SECRET: SECRET,
+    ...(process.env.BENCH_NATS_URL ? { NATS_URL: process.env.BENCH_NATS_URL } : {}),
+  };
+  const migrate = spawnSync(process.execPath, [CLI, 'migrate'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (migrate.status !== 0) throw new Error(migrate.stderr);
+  const host = await startHost(env);
+  const bare = fork(fileURLToPath(new URL('./bare-hono.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const barePort = await new Promise<number>((resolve) =>
+    bare.once('message', (message: { port: number }) => resolve(message.port)),
+  );
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  try {
+    await drive(bareUrl, 'warm');
+    await drive(host.url, 'warm');
+    const baseline = await drive(bareUrl, 'base');
+    const ours = await drive(host.url, 'run');
+    const stored = await new pg.Client({ connectionString: url.toString() });
+    await stored.connect();
+    const { rows } = await stored.query(
+      "select count(*)::int as n from inbound_records where source_id like 'whk_run_%'",
+    );
+    await stored.end();
+    if (rows[0].n !== COUNT) throw new Error(`expected ${COUNT} stored webhooks, found ${rows[0].n}`);
+    printResult({
+      bench: 'webhook_intake',
+      count: COUNT,
+      concurrency: CONCURRENCY,
+      bus: process.env.BENCH_NATS_URL ? 'nats' : 'in-process',
+      ours_per_s: Math.round(ours.perSecond),
+      baseline_per_s: Math.round(baseline.perSecond),
+      ratio: Math.round((ours.perSecond / baseline.perSecond) * 100) / 100,
+      ours_p50_ms: ours.p50,
+      ours_p99_ms: ours.p99,
+      baseline_p99_ms: baseline.p99,
+    });
+  } finally {
+    bare.kill();
+    host.child.kill('SIGTERM');
+    await new Promise((resolve) => host.child.once('exit', resolve));
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
