@@ -9,6 +9,7 @@ const providers = readdirSync('src/providers', { withFileTypes: true })
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    'server/index': 'src/server/index.ts',
     ...Object.fromEntries(
       providers.map((name) => [`providers/${name}/index`, `src/providers/${name}/index.ts`]),
     ),

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import type { ImpactEvent } from '@impact-in/core';
-import { startProviderServer } from '@impact-in/testing';
 import { BENEVITY_TEST_CREDENTIALS, createBenevitySimulator } from '@impact-in/testing/providers/benevity';
 import {
   createGooderaSimulator,
@@ -8,6 +7,7 @@ import {
   GOODERA_TEST_CREDENTIALS,
 } from '@impact-in/testing/providers/goodera';
 import { createWorkdaySimulator, WORKDAY_TEST_CREDENTIALS } from '@impact-in/testing/providers/workday';
+import { startProviderServer } from '@impact-in/testing/server';
 import { BUILTIN_CONNECTORS } from './builtins.js';
 import type { HostEnv } from './config.js';
 import { openDatabase } from './postgres/database.js';

@@ -2,8 +2,8 @@ import type { Connector, ImpactEvent } from '@impact-in/core';
 import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectorHarness, createConnectorHarness } from './connector-harness.js';
-import { sampleEvent as defaultSampleEvent } from './describe-delivery-store.js';
 import { type HandlersInput, type ProviderServer, startProviderServer } from './provider-server.js';
+import { sampleEvent as defaultSampleEvent } from './sample-event.js';
 
 export interface ConnectorContractOptions<TConfig> {
   connector: Connector<TConfig>;

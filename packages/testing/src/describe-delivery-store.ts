@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { DeliveryStore, ImpactEvent } from '@impact-in/core';
+import type { DeliveryStore } from '@impact-in/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleEvent } from './sample-event.js';
 
 export interface DeliveryStoreFixture {
   store: DeliveryStore;
@@ -13,22 +14,6 @@ export type MakeDeliveryStore = () =>
   | Promise<DeliveryStoreFixture | DeliveryStore>
   | DeliveryStoreFixture
   | DeliveryStore;
-
-let eventCounter = 0;
-/** A valid event with a unique id. */
-export function sampleEvent(overrides: Partial<ImpactEvent> = {}): ImpactEvent {
-  eventCounter++;
-  return {
-    eventId: `evt_${Date.now().toString(36)}_${eventCounter}`,
-    userId: 'user_456',
-    eventType: 'volunteer_hours',
-    timestamp: '2025-11-14T10:00:00Z',
-    value: 5,
-    unit: 'hours',
-    metadata: { program: 'buddy_mentoring' },
-    ...overrides,
-  };
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -9,7 +9,6 @@ export {
   type DeliveryStoreFixture,
   describeDeliveryStore,
   type MakeDeliveryStore,
-  sampleEvent,
 } from './describe-delivery-store.js';
 export {
   describeEventBus,
@@ -32,3 +31,4 @@ export {
   type ProviderSimulator,
   SimulatorState,
 } from './providers/simulator.js';
+export { sampleEvent } from './sample-event.js';
