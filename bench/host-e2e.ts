@@ -1,17 +1,14 @@
 // `host_e2e`: deliveries per second through POST /v1/impact-in/deliver → PostgreSQL → the
 // dispatcher → a local provider answering 200, against raw undici posting to that provider.
 // The host runs as `impact-in serve` in its own process, as self-hosters run it.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { Agent, request } from 'undici';
-import { pool, printResult, startLocalServer } from './util.js';
+import { cli, pool, printResult, scratchDatabase, startLocalServer, startServe } from './util.js';
 
 const COUNT = Number(process.env.BENCH_HOST_COUNT ?? 5_000);
 const CONCURRENCY = 64;
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CLI = fileURLToPath(new URL('../packages/host/dist/cli.js', import.meta.url));
 const PLUGIN = fileURLToPath(new URL('./bench-plugin.mjs', import.meta.url));
 
 const event = (index: number) => ({
@@ -23,45 +20,11 @@ const event = (index: number) => ({
   unit: 'hours',
 });
 
-function cli(args: string[], env: Record<string, string>): string {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  if (result.status !== 0) throw new Error(`impact-in ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout.trim();
-}
-
-async function startServe(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const profile = process.env.BENCH_PROFILE_DIR
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, CLI, 'serve'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      const line = buffer.split('\n').find((candidate) => candidate.includes('"impact-in listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return { url, child };
-}
-
 export async function benchHostE2e(): Promise<void> {
   const provider = await startLocalServer();
-  const name = `impact_bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await scratchDatabase(ADMIN_URL);
   const env = {
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     IMPACT_IN_PLUGINS: PLUGIN,
     BENCH_URL: provider.url,
     IMPACT_IN_WORKER_CONCURRENCY: '64',
@@ -140,8 +103,7 @@ export async function benchHostE2e(): Promise<void> {
     await agent.close();
     host.child.kill('SIGTERM');
     await new Promise((resolve) => host.child.once('exit', resolve));
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await database.drop();
     provider.stop();
   }
 }

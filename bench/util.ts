@@ -1,5 +1,7 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 /** Starts `bench/local-server.ts` in a child process and resolves with its URL. */
 export async function startLocalServer(): Promise<{ url: string; child: ChildProcess; stop: () => void }> {
@@ -30,4 +32,55 @@ export async function pool(
 
 export function printResult(result: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** The built CLI: benchmarks run the host as self-hosters do, `impact-in serve` in its own process. */
+export const CLI = fileURLToPath(new URL('../packages/host/dist/cli.js', import.meta.url));
+
+/** Runs an `impact-in` command to completion and returns its stdout. */
+export function cli(args: string[], env: Record<string, string>): string {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`impact-in ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** Starts `impact-in serve` on a free port; BENCH_PROFILE_DIR writes a CPU profile of it. */
+export async function startServe(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, CLI, 'serve'], {
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const line = buffer.split('\n').find((candidate) => candidate.includes('"impact-in listening"'));
+      if (line) resolve(JSON.parse(line).url);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+/** A fresh database on the benchmark's PostgreSQL server; `drop()` removes it. */
+export async function scratchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `impact_bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
 }

@@ -1,18 +1,17 @@
 // `webhook_intake`: signed Benevity webhooks per second through the host (verify the signature
 // over the raw body, dedupe, persist in PostgreSQL, publish), against a bare Hono handler that
 // answers 200. Same client, same concurrency; p99 latency reported for both.
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { printResult } from './util.js';
+import { cli, printResult, scratchDatabase, startServe } from './util.js';
 
 const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
 const CONCURRENCY = 64;
 const SECRET = 'bench_webhook_signature_secret';
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CLI = fileURLToPath(new URL('../packages/host/dist/cli.js', import.meta.url));
 
 const webhook = (index: number, run: string) =>
   JSON.stringify({
@@ -60,46 +59,17 @@ async function drive(url: string, run: string): Promise<{ perSecond: number; p50
   return { perSecond: COUNT / seconds, p50: at(0.5), p99: at(0.99) };
 }
 
-async function startHost(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const profile = process.env.BENCH_PROFILE_DIR
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, CLI, 'serve'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      const line = buffer.split('\n').find((candidate) => candidate.includes('"impact-in listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return { url, child };
-}
-
 export async function benchWebhookIntake(): Promise<void> {
-  const name = `impact_bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await scratchDatabase(ADMIN_URL);
   const env = {
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     BENEVITY_API_URL: 'http://127.0.0.1:9',
     BENEVITY_API_KEY: 'bench_api_key',
     BENEVITY_SIGNATURE_SECRET: SECRET,
     ...(process.env.BENCH_NATS_URL ? { NATS_URL: process.env.BENCH_NATS_URL } : {}),
   };
-  const migrate = spawnSync(process.execPath, [CLI, 'migrate'], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  if (migrate.status !== 0) throw new Error(migrate.stderr);
-  const host = await startHost(env);
+  cli(['migrate'], env);
+  const host = await startServe(env);
   const bare = fork(fileURLToPath(new URL('./bare-hono.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -113,7 +83,7 @@ export async function benchWebhookIntake(): Promise<void> {
     await drive(host.url, 'warm');
     const baseline = await drive(bareUrl, 'base');
     const ours = await drive(host.url, 'run');
-    const stored = await new pg.Client({ connectionString: url.toString() });
+    const stored = new pg.Client({ connectionString: database.url });
     await stored.connect();
     const { rows } = await stored.query(
       "select count(*)::int as n from inbound_records where source_id like 'whk_run_%'",
@@ -136,7 +106,6 @@ export async function benchWebhookIntake(): Promise<void> {
     bare.kill();
     host.child.kill('SIGTERM');
     await new Promise((resolve) => host.child.once('exit', resolve));
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await database.drop();
   }
 }
