@@ -16,6 +16,7 @@ import {
   type DeliveryStats,
   type DeliveryStatus,
   type ProviderResponse,
+  storableText,
 } from './schemas.js';
 
 export interface DispatcherOptions {
@@ -109,7 +110,7 @@ const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['success', 'failed']);
 const MAX_RECORDED_BODY = 64 * 1024;
 
 function recordResponse(response: HttpResponse): ProviderResponse {
-  const text = response.text();
+  const text = storableText(response.text());
   const headers: Record<string, string> = {};
   for (const name of ['content-type', 'retry-after', 'x-ratelimit-remaining', 'x-request-id']) {
     const value = response.headers[name];
@@ -305,12 +306,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         status: 'retrying',
         at,
         nextAttemptAt: new Date(at.getTime() + delay),
-        error: error.message,
+        error: storableText(error.message),
         payload,
         providerResponse,
       };
     } else {
-      outcome = { status: 'failed', at, error: error.message, payload, providerResponse };
+      outcome = { status: 'failed', at, error: storableText(error.message), payload, providerResponse };
     }
     await finish(delivery, outcome, started, error);
   };
@@ -507,7 +508,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     async submitAndWait(request, waitOptions) {
       const { delivery } = await dispatcher.submit(request);
       if (TERMINAL.has(delivery.status)) return delivery;
-      if (!running) void dispatcher.runOnce();
+      if (!running) {
+        dispatcher
+          .runOnce()
+          .catch((error: unknown) => logger.error({ err: String(error) }, 'runOnce failed'));
+      }
       return waitFor(delivery.id, waitOptions);
     },
     async runOnce() {

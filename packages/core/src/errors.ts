@@ -1,3 +1,5 @@
+import { storableText } from './schemas.js';
+
 /** Which error class a failure belongs to. */
 export type ErrorKind = 'retryable' | 'permanent';
 
@@ -120,6 +122,13 @@ export function classifyError(error: unknown, provider = 'core'): ImpactInError 
       cause: error,
     });
   }
+  if (error instanceof Error && error.name === 'BottleneckError') {
+    // The rate limiter gave up on a queued job: the request was never sent.
+    return new RetryableError(`[impact-in] [${provider}] rate limiter: ${message}`, {
+      code: 'rate_limited',
+      cause: error,
+    });
+  }
   if (error instanceof Error && error.name === 'AbortError') {
     return new RetryableError(`[impact-in] [${provider}] request aborted: ${message}`, {
       code: 'ABORTED',
@@ -142,7 +151,8 @@ export function errorFromResponse(
   now: number = Date.now(),
 ): ImpactInError {
   const kind = classifyStatus(response.status) ?? 'permanent';
-  const snippet = response.text.length > 500 ? `${response.text.slice(0, 500)}…` : response.text;
+  const text = storableText(response.text);
+  const snippet = text.length > 500 ? `${text.slice(0, 500)}…` : text;
   const message = `[impact-in] [${provider}] HTTP ${response.status}${snippet ? `: ${snippet}` : ''}`;
   const options: ImpactInErrorOptions = {
     status: response.status,

@@ -92,12 +92,14 @@ export {
   type DeliveryStats,
   type DeliveryStatus,
   DeliveryStatusSchema,
+  findUnstorableText,
   type ImpactEvent,
   ImpactEventSchema,
   type InboundRecord,
   InboundRecordSchema,
   ProviderId,
   type ProviderResponse,
+  storableText,
 } from './schemas.js';
 export { createSecretBox, type SecretBox, type SecretBoxOptions } from './secret-box.js';
 export {

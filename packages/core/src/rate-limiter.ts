@@ -87,13 +87,23 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
   };
 
   return {
-    schedule(key, spec, task, signal) {
+    async schedule(key, spec, task, signal) {
+      // Sit out a 429 pause before queueing: a wait inside the job would count against the job's
+      // expiration, and bottleneck does not stop a job it has expired.
+      let wait = pauseFor(key);
+      while (wait > 0) {
+        await clock.sleep(wait, signal);
+        wait = pauseFor(key);
+      }
+      let expired = false;
       const scheduled = bucket(key, spec).schedule({ expiration }, async () => {
-        // A job that waited in the queue past a shutdown does not start.
+        // A job that waited in the queue past a shutdown (or its expiration) does not start.
         if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-        const wait = pauseFor(key);
-        if (wait > 0) await clock.sleep(wait, signal);
+        if (expired) throw new Error('expired');
         return task();
+      });
+      scheduled.catch((error: unknown) => {
+        if (error instanceof Error && error.name === 'BottleneckError') expired = true;
       });
       if (!signal) return scheduled;
       // Waiting for the bucket must not hold up a shutdown: give up on abort.

@@ -7,8 +7,44 @@ export const ProviderId = z
   .max(64)
   .regex(/^[a-z][a-z0-9-]*$/, 'must be a lower-case slug such as "goodera"');
 
-/** ISO 8601 date-time with an offset or `Z`. */
-const IsoDateTime = z.iso.datetime({ offset: true });
+// NUL (no database text type stores it) and lone surrogates (not valid UTF-8).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
+
+/**
+ * The path of the first string (value or key) that no database can store: a NUL character or
+ * a lone UTF-16 surrogate. `undefined` when there is none.
+ */
+export function findUnstorableText(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path || '(value)' : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = findUnstorableText(item, `${path}[${index}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const here = path ? `${path}.${key}` : key;
+    if (UNSTORABLE.test(key)) return here;
+    const found = findUnstorableText(item, here);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Replaces NULs and lone surrogates with U+FFFD, so provider text can always be stored. */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE_ALL, '\ufffd');
+}
+
+/** ISO 8601 date-time with an offset or `Z`, in years 0001–9999. */
+const IsoDateTime = z.iso.datetime({ offset: true }).refine((value) => {
+  const year = new Date(value).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}, 'must be between years 0001 and 9999');
 
 /**
  * The canonical impact event: the `event` object of seed 002's deliver body.
@@ -17,20 +53,31 @@ const IsoDateTime = z.iso.datetime({ offset: true });
  * ImpactEventSchema.parse({ eventId: 'evt_1', userId: 'u_1', eventType: 'volunteer_hours',
  *   timestamp: '2025-11-14T10:00:00Z', value: 5, unit: 'hours' });
  */
-export const ImpactEventSchema = z.object({
-  eventId: z.string().min(1).max(200),
-  userId: z.string().min(1).max(200),
-  eventType: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[a-z][a-z0-9_]*$/, 'must be snake_case, e.g. "volunteer_hours"'),
-  timestamp: IsoDateTime,
-  value: z.number().finite(),
-  unit: z.string().min(1).max(50),
-  outcomeScores: z.record(z.string().min(1), z.number().finite()).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-});
+export const ImpactEventSchema = z
+  .object({
+    eventId: z.string().min(1).max(200),
+    userId: z.string().min(1).max(200),
+    eventType: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[a-z][a-z0-9_]*$/, 'must be snake_case, e.g. "volunteer_hours"'),
+    timestamp: IsoDateTime,
+    value: z.number().finite(),
+    unit: z.string().min(1).max(50),
+    outcomeScores: z.record(z.string().min(1), z.number().finite()).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((event, context) => {
+    const path = findUnstorableText(event);
+    if (path) {
+      context.addIssue({
+        code: 'custom',
+        path: path.split(/\.|\[|\]/).filter(Boolean),
+        message: 'must not contain NUL characters or lone surrogates',
+      });
+    }
+  });
 export type ImpactEvent = z.infer<typeof ImpactEventSchema>;
 
 /** Body of `POST /v1/impact-in/deliver` (seed 002). */

@@ -35,6 +35,20 @@ async function burst(
 }
 
 describe('createRateLimiter (in memory)', () => {
+  it('sits out a Retry-After longer than the job expiration without the job expiring or sending late', async () => {
+    const limiter = track(createRateLimiter({ jobExpirationMs: 200 }));
+    const spec = { maxRequests: 5, windowMs: 1_000 };
+    await limiter.observe('long-pause', { status: 429, headers: { 'retry-after': '1' } });
+    const t0 = Date.now();
+    let startedAt = 0;
+    const result = await limiter.schedule('long-pause', spec, async () => {
+      startedAt = Date.now() - t0;
+      return 'sent';
+    });
+    expect(result).toBe('sent');
+    expect(startedAt).toBeGreaterThanOrEqual(950);
+  });
+
   it('after a 429 on a live bucket, later tasks start once Retry-After has passed, and refills continue', async () => {
     const limiter = track(createRateLimiter());
     const spec = { maxRequests: 3, windowMs: 500 };

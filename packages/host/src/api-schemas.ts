@@ -5,7 +5,11 @@ const dateParam = z
   .refine(
     (value) => /^\d{4}-\d{2}-\d{2}(T.+)?$/.test(value) && !Number.isNaN(Date.parse(value)),
     'must be a date (YYYY-MM-DD) or an ISO 8601 date-time',
-  );
+  )
+  .refine((value) => {
+    const year = new Date(value).getUTCFullYear();
+    return Number.isNaN(year) || (year >= 1 && year <= 9999);
+  }, 'must be between years 0001 and 9999');
 
 const intParam = (min: number, max: number, fallback: number) =>
   z

@@ -86,6 +86,9 @@ export interface RouteDefinition {
   }): Promise<Response> | Response;
 }
 
+/** 9999-12-31T23:59:59.999Z: the latest instant every supported database stores. */
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
 function summary(delivery: Delivery) {
@@ -120,7 +123,9 @@ function dateRange(query: { startDate?: string | undefined; endDate?: string | u
   let to: Date | undefined;
   if (query.endDate) {
     to = new Date(query.endDate);
-    if (/^\d{4}-\d{2}-\d{2}$/.test(query.endDate)) to = new Date(to.getTime() + 86_400_000);
+    // A date-only end includes that day (up to the last instant Postgres stores).
+    if (/^\d{4}-\d{2}-\d{2}$/.test(query.endDate))
+      to = new Date(Math.min(to.getTime() + 86_400_000, MAX_TIME));
   }
   if (from && to && from >= to) {
     throw new HttpError(400, 'invalid_date_range', 'startDate must be before endDate', [
@@ -380,6 +385,13 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!hosted?.connector.ingest) {
           throw new HttpError(404, 'unknown_provider', `no ingest for provider "${params.provider}"`);
         }
+        if (hosted.config === undefined) {
+          throw new HttpError(
+            404,
+            'not_configured',
+            `provider "${params.provider}" is not configured on this host`,
+          );
+        }
         const raw = await readBody(c, limit);
         let body: unknown;
         try {
@@ -418,12 +430,19 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!hosted?.connector.webhook) {
           throw new HttpError(404, 'unknown_provider', `no webhook for provider "${params.provider}"`);
         }
+        if (hosted.config === undefined) {
+          throw new HttpError(
+            404,
+            'not_configured',
+            `provider "${params.provider}" is not configured on this host`,
+          );
+        }
         const headers: Record<string, string> = {};
         c.req.raw.headers.forEach((value, name) => {
           headers[name.toLowerCase()] = value;
         });
         // A multi-tenant host gives each tenant its own webhook URL: `?tenant=<id>`.
-        const tenant = c.req.query('tenant');
+        const tenant = c.req.query('tenant')?.toLowerCase();
         if (tenant !== undefined && !(await tenantExists(deps.db, tenant))) {
           throw new HttpError(404, 'unknown_tenant', 'no such tenant');
         }

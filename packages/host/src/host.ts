@@ -9,6 +9,7 @@ import {
   DeliverRequestSchema,
   type Dispatcher,
   type EventBus,
+  ImpactInError,
   type Logger,
   MemoryEventBus,
   type RateLimiter,
@@ -196,7 +197,22 @@ export async function createHost(options: HostOptions): Promise<Host> {
           }
           const providers = parsed.data.provider ? [parsed.data.provider] : dispatcher.providers;
           for (const provider of providers) {
-            await dispatcher.submit({ companyId, provider, event: parsed.data.event });
+            try {
+              await dispatcher.submit({ companyId, provider, event: parsed.data.event });
+            } catch (error) {
+              // A message that can never be stored is dropped (acked), not redelivered forever.
+              if (
+                error instanceof z.ZodError ||
+                (error instanceof ImpactInError && error.kind === 'permanent')
+              ) {
+                logger.error(
+                  { subject: message.subject, provider, err: String(error) },
+                  'dropping an intake message',
+                );
+                continue;
+              }
+              throw error;
+            }
           }
         },
         { durable: 'impact-in-intake' },

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { EventBus, InboundRecord, Logger } from '@impact-in/core';
-import type { Insertable, Kysely } from 'kysely';
+import {
+  type EventBus,
+  findUnstorableText,
+  type InboundRecord,
+  InboundValidationError,
+  type Logger,
+} from '@impact-in/core';
+import { type Insertable, type Kysely, sql } from 'kysely';
 import { createBatcher } from './postgres/batcher.js';
 import type { Database, InboundRecordsTable } from './postgres/schema.js';
 
@@ -15,35 +21,90 @@ export function inboundSubject(provider: string, kind: string): string {
 }
 
 type Row = Insertable<InboundRecordsTable>;
+/** `new`: stored now. `unpublished`: stored before but never published. `duplicate`: done before. */
+type Fate = 'new' | 'unpublished' | 'duplicate';
+
 const keyOf = (row: { company_id: string; provider: string; kind: string; source_id: string }) =>
   `${row.company_id}\u0000${row.provider}\u0000${row.kind}\u0000${row.source_id}`;
 
-/** Whether each row was new. Concurrent requests share one multi-row INSERT. */
-const inserters = new WeakMap<Kysely<Database>, (row: Row) => Promise<boolean>>();
-function inserterFor(db: Kysely<Database>) {
-  let insert = inserters.get(db);
-  if (!insert) {
-    insert = createBatcher<Row, boolean>(async (rows) => {
-      const inserted = await db
-        .insertInto('inbound_records')
-        .values(rows)
-        .onConflict((conflict) =>
-          conflict.columns(['company_id', 'provider', 'kind', 'source_id']).doNothing(),
-        )
-        .returning(['company_id', 'provider', 'kind', 'source_id'])
-        .execute();
-      const fresh = new Set(inserted.map(keyOf));
-      // A record twice in one batch: only its first occurrence is new.
-      return rows.map((row) => fresh.delete(keyOf(row)));
-    });
-    inserters.set(db, insert);
-  }
-  return insert;
+interface InboundWriter {
+  insert(row: Row): Promise<{ id: string; fate: Fate }>;
+  markPublished(id: string): Promise<void>;
 }
+
+/** Concurrent requests share one multi-row INSERT, and one UPDATE for the published marks. */
+const writers = new WeakMap<Kysely<Database>, InboundWriter>();
+function writerFor(db: Kysely<Database>): InboundWriter {
+  let writer = writers.get(db);
+  if (writer) return writer;
+  const insert = createBatcher<Row, { id: string; fate: Fate }>(async (rows) => {
+    const inserted = await db
+      .insertInto('inbound_records')
+      .values(rows)
+      .onConflict((conflict) => conflict.columns(['company_id', 'provider', 'kind', 'source_id']).doNothing())
+      .returning(['id', 'company_id', 'provider', 'kind', 'source_id'])
+      .execute();
+    const fresh = new Map(inserted.map((row) => [keyOf(row), row.id]));
+    const seen = rows.filter((row) => !fresh.has(keyOf(row)));
+    const earlier = new Map<string, { id: string; published: boolean }>();
+    if (seen.length > 0) {
+      const existing = await db
+        .selectFrom('inbound_records')
+        .select(['id', 'company_id', 'provider', 'kind', 'source_id', 'published_at'])
+        .where((eb) =>
+          eb.or(
+            seen.map((row) =>
+              eb.and([
+                eb('company_id', '=', row.company_id),
+                eb('provider', '=', row.provider),
+                eb('kind', '=', row.kind),
+                eb('source_id', '=', row.source_id),
+              ]),
+            ),
+          ),
+        )
+        .execute();
+      for (const row of existing)
+        earlier.set(keyOf(row), { id: row.id, published: row.published_at !== null });
+    }
+    return rows.map((row) => {
+      const key = keyOf(row);
+      const id = fresh.get(key);
+      // A record twice in one batch: only its first occurrence is new.
+      if (id !== undefined) {
+        fresh.delete(key);
+        earlier.set(key, { id, published: true });
+        return { id, fate: 'new' as const };
+      }
+      const before = earlier.get(key);
+      if (!before) throw new Error('[impact-in] [inbound] record vanished');
+      return { id: before.id, fate: before.published ? ('duplicate' as const) : ('unpublished' as const) };
+    });
+  });
+  const markPublished = createBatcher<string, void>(async (ids) => {
+    await db
+      .updateTable('inbound_records')
+      .set({ published_at: sql`now()` })
+      .where('id', 'in', ids)
+      .execute();
+    return ids.map(() => undefined);
+  });
+  writer = { insert, markPublished };
+  writers.set(db, writer);
+  return writer;
+}
+
+const inRange = (value: string | undefined) => {
+  if (!value) return null;
+  const date = new Date(value);
+  const year = date.getUTCFullYear();
+  return Number.isNaN(year) || year < 1 || year > 9999 ? null : date;
+};
 
 /**
  * Persists inbound records, skipping ones already seen (same tenant, provider, kind and source
- * id), and publishes the new ones after the commit. A duplicate is reported, not processed twice.
+ * id), and publishes the new ones after the commit. A duplicate is reported, not processed twice;
+ * a record stored earlier but never published (the bus was down) is published now.
  */
 export async function acceptInbound(
   deps: { db: Kysely<Database>; bus: EventBus; logger: Logger },
@@ -51,12 +112,19 @@ export async function acceptInbound(
   records: readonly InboundRecord[],
   companyId: string | undefined,
 ) {
+  const issues = records.flatMap((record, index) => {
+    const path = findUnstorableText(record);
+    return path
+      ? [{ path: `records[${index}].${path}`, message: 'must not contain NUL characters or lone surrogates' }]
+      : [];
+  });
+  if (issues.length > 0) throw new InboundValidationError(provider, issues);
   const now = new Date();
-  const insert = inserterFor(deps.db);
+  const writer = writerFor(deps.db);
   const outcomes = await Promise.all(
     records.map(async (record) => {
       const tenant = record.companyId || companyId || '';
-      const fresh = await insert({
+      const { id, fate } = await writer.insert({
         id: randomUUID(),
         company_id: tenant,
         provider,
@@ -64,18 +132,20 @@ export async function acceptInbound(
         source_id: record.sourceId,
         data: JSON.stringify(record.data),
         event: record.event ? JSON.stringify(record.event) : null,
-        occurred_at: record.occurredAt ? new Date(record.occurredAt) : null,
+        occurred_at: inRange(record.occurredAt),
         received_at: now,
+        published_at: null,
       });
-      if (fresh) {
-        // The msg id makes a re-publish after a crash between commit and publish a no-op.
+      if (fate !== 'duplicate') {
+        // The msg id makes a second publish of the same record a no-op on the bus.
         await deps.bus.publish(
           inboundSubject(provider, record.kind),
           { ...record, companyId: tenant },
           { msgId: `${provider}:${tenant}:${record.kind}:${record.sourceId}` },
         );
+        await writer.markPublished(id);
       }
-      return { provider, kind: record.kind, sourceId: record.sourceId, duplicate: !fresh };
+      return { provider, kind: record.kind, sourceId: record.sourceId, duplicate: fate !== 'new' };
     }),
   );
   const duplicates = outcomes.filter((outcome) => outcome.duplicate).length;

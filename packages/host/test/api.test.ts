@@ -376,3 +376,44 @@ describe('operations endpoints', () => {
     expect(response).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
   });
 });
+
+describe('input no database can store, and edge dates', () => {
+  it('refuses NULs and lone surrogates with 400, without failing another tenant’s request in the same batch', async () => {
+    const good = deliver({ companyId: t.tenantB, provider: 'acme', event: event() }, t.keys.otherTenant);
+    const bad = deliver({ companyId: t.tenantA, provider: 'acme', event: event({ eventId: 'a\u0000b' }) });
+    const lone = deliver({
+      companyId: t.tenantA,
+      provider: 'acme',
+      event: event({ metadata: { note: 'x\ud800y' } }),
+    });
+    const [goodResult, badResult, loneResult] = await Promise.all([good, bad, lone]);
+    expect(goodResult.status).toBe(202);
+    expect(badResult.status).toBe(400);
+    expect(JSON.stringify(badResult.body.error.details)).toContain('event.eventId');
+    expect(loneResult.status).toBe(400);
+    expect(JSON.stringify(loneResult.body.error.details)).toContain('event.metadata.note');
+  });
+
+  it('records a provider answer containing NUL instead of failing the whole batch', async () => {
+    t.provider.use(
+      http.post(`${t.provider.url}/events`, () => new HttpResponse('ok\u0000done', { status: 200 }), {
+        once: true,
+      }),
+    );
+    const first = (await deliver({ companyId: t.tenantA, provider: 'acme', event: event() })).body.data;
+    const second = (await deliver({ companyId: t.tenantA, provider: 'acme', event: event() })).body.data;
+    await deliveredStatus(first.id, 'success');
+    await deliveredStatus(second.id, 'success');
+    const stored = await json(await t.request(`/v1/impact-in/deliveries/${first.id}`));
+    const bodies = [stored.body.data.providerResponse.body];
+    expect(bodies.join()).not.toContain('\u0000');
+  });
+
+  it('accepts the last storable day and refuses year 0', async () => {
+    expect((await t.request('/v1/impact-in/deliveries?endDate=9999-12-31')).status).toBe(200);
+    expect((await t.request('/v1/impact-in/stats?endDate=9999-12-31')).status).toBe(200);
+    const zero = await json(await t.request('/v1/impact-in/deliveries?startDate=0000-01-01'));
+    expect(zero.status).toBe(400);
+    expect(JSON.stringify(zero.body.error.details)).toContain('query.startDate');
+  });
+});

@@ -1,4 +1,5 @@
 import { benevity } from '@impact-in/connector-benevity';
+import { goodera } from '@impact-in/connector-goodera';
 import { workday } from '@impact-in/connector-workday';
 import { type BusMessage, hmacSha256 } from '@impact-in/core';
 import { waitUntil } from '@impact-in/testing';
@@ -11,6 +12,8 @@ let t: TestHost;
 const published: BusMessage[] = [];
 beforeAll(async () => {
   t = await startTestHost({}, [
+    // Listed but not configured, as a host without GOODERA_* variables has it.
+    { connector: goodera },
     {
       connector: benevity,
       config: benevity.config.parse({
@@ -280,5 +283,54 @@ describe('POST /v1/ingest/{provider}/{kind}', () => {
     });
     expect(kind.status).toBeGreaterThanOrEqual(400);
     expect(kind.status).toBeLessThan(500);
+  });
+});
+
+describe('inbound edge cases', () => {
+  it('answers webhooks for a provider this host has not configured with 404, not 500', async () => {
+    const response = await json(await postWebhook('goodera', '{}', { 'content-type': 'application/json' }));
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe('not_configured');
+  });
+
+  it('refuses a NUL in a signed webhook with 400 and stores nothing', async () => {
+    const body = volunteerWebhook('whk_nul\u0000');
+    const headers = { 'x-benevity-signature': hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, body) };
+    const response = await json(await postWebhook('benevity', body, headers));
+    expect(response.status).toBe(400);
+    const rows = await t.db
+      .selectFrom('inbound_records')
+      .selectAll()
+      .where('source_id', 'like', 'whk_nul%')
+      .execute();
+    expect(rows).toHaveLength(0);
+  });
+
+  it('publishes again a record that was stored but never published (the bus was down)', async () => {
+    const body = volunteerWebhook('whk_republish');
+    const headers = { 'x-benevity-signature': hmacSha256(BENEVITY_TEST_CREDENTIALS.signatureSecret, body) };
+    const bus = t.host.bus;
+    const original = bus.publish.bind(bus);
+    bus.publish = async () => {
+      throw new Error('bus down');
+    };
+    const down = await postWebhook('benevity', body, headers);
+    expect(down.status).toBe(500);
+    bus.publish = original;
+    const retry = await json(await postWebhook('benevity', body, headers));
+    expect(retry.status).toBe(200);
+    await waitUntil(
+      () => published.some((message) => (message.data as { sourceId: string }).sourceId === 'whk_republish'),
+      2_000,
+      'the late publish',
+    );
+    const [row] = await t.db
+      .selectFrom('inbound_records')
+      .select('published_at')
+      .where('source_id', '=', 'whk_republish')
+      .execute();
+    expect(row?.published_at).not.toBeNull();
+    const third = await json(await postWebhook('benevity', body, headers));
+    expect(third.body).toMatchObject({ received: 0, duplicates: 1 });
   });
 });

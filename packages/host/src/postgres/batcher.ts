@@ -20,7 +20,21 @@ export function createBatcher<I, O>(
       const results = await run(batch.map((entry) => entry.item));
       for (const [index, entry] of batch.entries()) entry.resolve(results[index]!);
     } catch (error) {
-      for (const entry of batch) entry.reject(error);
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad item must not fail its neighbours (another tenant's request, say): retry alone.
+      await Promise.all(
+        batch.map(async (entry) => {
+          try {
+            const [result] = await run([entry.item]);
+            entry.resolve(result!);
+          } catch (alone) {
+            entry.reject(alone);
+          }
+        }),
+      );
     }
   };
 

@@ -80,6 +80,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_inbound_published_at': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      // Set once the record is on the bus: a record stored but not yet published (the bus was
+      // down) is published again when the provider retries.
+      await db.schema.alterTable('inbound_records').addColumn('published_at', 'timestamptz').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -64,6 +64,7 @@ export interface InboundRecordsTable {
   event: ColumnType<unknown, string | null, string | null>;
   occurred_at: Timestamp | null;
   received_at: Timestamp;
+  published_at: Timestamp | null;
 }
 
 export interface Database {
