@@ -32,6 +32,8 @@ export const HostEnvSchema = z.object({
   IMPACT_IN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1_024).default(16),
   /** How long a claimed delivery stays leased to a worker; a crashed worker's work waits this long. */
   IMPACT_IN_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(300_000),
+  /** PostgreSQL connections per process. Writes are batched, so a few go a long way. */
+  IMPACT_IN_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   IMPACT_IN_POLL_INTERVAL_MS: z.coerce.number().int().min(5).max(60_000).default(500),
   IMPACT_IN_BODY_LIMIT_BYTES: z.coerce
     .number()

@@ -86,7 +86,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const { env, logger } = options;
   const db =
     options.database ??
-    (await openDatabase({ url: env.DATABASE_URL, dataDir: `${env.IMPACT_IN_DATA_DIR}/pgdata` }));
+    (await openDatabase({
+      url: env.DATABASE_URL,
+      dataDir: `${env.IMPACT_IN_DATA_DIR}/pgdata`,
+      maxConnections: env.IMPACT_IN_DB_POOL_SIZE,
+      onIdleError: (error) => logger.warn({ err: error.message }, 'an idle database connection failed'),
+    }));
   const pending = await pendingMigrations(db);
   if (pending.length > 0) {
     await db.destroy();
