@@ -150,7 +150,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const disabledRecheckMs = options.disabledRecheckMs ?? 30_000;
   const claimCoalesceMs = options.claimCoalesceMs ?? 0;
   const claimQuorum = Math.max(1, Math.floor(concurrency / 4));
-  const owner = options.workerId ?? randomUUID();
+  const workerId = options.workerId ?? randomUUID();
+  // Each claim gets its own lease token, so an attempt that outlived its lease cannot record an
+  // outcome over a newer claim of the same delivery, even one made by this same worker.
+  let claimSequence = 0;
+  const leases = new WeakMap<Delivery, string>();
+  const newLease = () => `${workerId}/${++claimSequence}`;
+  const leaseOf = (delivery: Delivery) => leases.get(delivery) ?? workerId;
   const random = options.random ?? Math.random;
 
   const bindings = new Map<string, AnyConnectorBinding>();
@@ -232,14 +238,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
     const { connector, config } = resolved;
     if (options.isEnabled && !(await options.isEnabled(delivery.companyId, delivery.provider))) {
-      await store.release(delivery.id, owner, new Date(clock.now() + disabledRecheckMs));
+      await store.release(delivery.id, leaseOf(delivery), new Date(clock.now() + disabledRecheckMs));
       log.debug({ status: delivery.status }, 'integration disabled; delivery waits');
       return;
     }
     const { spec, key } = bucketOf(connector, config, delivery.companyId);
     const pausedUntil = limiter.pausedUntil(key);
     if (pausedUntil !== undefined) {
-      await store.release(delivery.id, owner, new Date(pausedUntil));
+      await store.release(delivery.id, leaseOf(delivery), new Date(pausedUntil));
       return;
     }
     if (!connector.deliver) {
@@ -322,7 +328,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     started: number,
     error?: ImpactInError,
   ) => {
-    const recorded = await store.recordAttempt(delivery.id, owner, outcome);
+    const recorded = await store.recordAttempt(delivery.id, leaseOf(delivery), outcome);
     const log = { deliveryId: delivery.deliveryId, provider: delivery.provider, eventId: delivery.eventId };
     if (!recorded) {
       logger.warn({ ...log, status: delivery.status }, 'lease lost before the outcome was recorded');
@@ -362,7 +368,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           { deliveryId: delivery.deliveryId, provider: delivery.provider, err: String(thrown) },
           'attempt crashed',
         );
-        await store.release(delivery.id, owner, new Date(clock.now() + pollIntervalMs)).catch(() => {});
+        await store
+          .release(delivery.id, leaseOf(delivery), new Date(clock.now() + pollIntervalMs))
+          .catch(() => {});
       })
       .finally(() => {
         inflight.delete(task);
@@ -372,8 +380,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return task;
   };
 
-  const claimBatch = async (limit: number) =>
-    store.claimDue({ owner, now: new Date(clock.now()), limit, leaseMs, providers });
+  const claimBatch = async (limit: number) => {
+    const owner = newLease();
+    const batch = await store.claimDue({ owner, now: new Date(clock.now()), limit, leaseMs, providers });
+    for (const delivery of batch) leases.set(delivery, owner);
+    return batch;
+  };
 
   const loop = async () => {
     while (running) {
@@ -452,7 +464,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       now: new Date(clock.now()),
     });
     if (!requeued) return store.get(id, companyId);
+    const owner = newLease();
     const claimed = await store.claim(id, { owner, now: new Date(clock.now()), leaseMs });
+    if (claimed) leases.set(claimed, owner);
     if (!claimed) return requeued; // another worker took it: it will be attempted there
     await track(claimed);
     return store.get(id);

@@ -313,4 +313,33 @@ describe('dispatcher over a real node:http server', () => {
     expect(keys).toHaveLength(200);
     expect(new Set(keys).size).toBe(200);
   });
+
+  it('refuses the outcome of an attempt that outlived its lease once the delivery was claimed again', async () => {
+    const { server, dispatcher, store, logger } = await setup(
+      async (_call, response, index) => {
+        // The first attempt outlives its 300 ms lease; the second finishes within its own.
+        await new Promise((resolve) => setTimeout(resolve, index === 0 ? 450 : 200));
+        response.writeHead(200);
+        response.end(JSON.stringify({ attempt: index }));
+      },
+      { leaseMs: 300, clock: undefined },
+    );
+    const { delivery } = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    const first = dispatcher.runOnce();
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    // The first lease has expired: the same worker claims the delivery again.
+    const second = dispatcher.runOnce();
+    await Promise.all([first, second]);
+    const final = (await store.get(delivery.id))!;
+    expect(server.calls).toHaveLength(2);
+    expect(new Set(server.calls.map((call) => call.headers['x-idempotency-key']))).toEqual(
+      new Set([delivery.deliveryId]),
+    );
+    expect(final).toMatchObject({ status: 'success', attemptCount: 1 });
+    // The outcome on record is the one from the lease that was live, not the stale one.
+    expect(final.providerResponse?.body).toBe('{"attempt":1}');
+    expect(logger.entries.some((entry) => entry.msg === 'lease lost before the outcome was recorded')).toBe(
+      true,
+    );
+  });
 });
