@@ -23,7 +23,19 @@ export async function serve(options: {
   });
   await host.start();
   const server = serveNode({ fetch: host.app.fetch, port: options.env.PORT, hostname: options.env.HOST });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      void host.close();
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `[impact-in] port ${options.env.PORT} on ${options.env.HOST} is in use: set PORT to another port`,
+            )
+          : error,
+      );
+    });
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.env.PORT;
   const url = `http://${options.env.HOST.includes(':') ? `[${options.env.HOST}]` : options.env.HOST}:${port}`;
