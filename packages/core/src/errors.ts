@@ -197,13 +197,22 @@ export class InboundValidationError extends PermanentError {
   ) {
     return new InboundValidationError(
       provider,
-      error.issues.map((issue) => ({ path: formatPath(issue.path) || '(body)', message: issue.message })),
+      error.issues.map((issue) => ({
+        path: formatFieldPath(issue.path) || '(body)',
+        message: issue.message,
+      })),
     );
   }
 }
 
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
+/**
+ * A field path as people write it: `volunteers[2].hours`. `prefix` is prepended (`query` gives
+ * `query.page`). Empty for the root.
+ *
+ * @example formatFieldPath(['event', 'impact', 0, 'score']) // 'event.impact[0].score'
+ */
+export function formatFieldPath(path: ReadonlyArray<PropertyKey>, prefix = ''): string {
+  let out = prefix;
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
     else out += out ? `.${String(part)}` : String(part);

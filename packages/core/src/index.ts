@@ -31,6 +31,7 @@ export {
   classifyStatus,
   type ErrorKind,
   errorFromResponse,
+  formatFieldPath,
   ImpactInError,
   type ImpactInErrorOptions,
   InboundValidationError,

@@ -1,3 +1,5 @@
+import { formatFieldPath } from '@impact-in/core';
+
 /** An error the API answers with `{ "error": { code, message, details } }` and its status. */
 export class HttpError extends Error {
   constructor(
@@ -16,12 +18,8 @@ export function fieldDetails(
   issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
   prefix = '',
 ): Array<{ field: string; message: string }> {
-  return issues.map((issue) => {
-    let field = prefix;
-    for (const part of issue.path) {
-      if (typeof part === 'number') field += `[${part}]`;
-      else field += field ? `.${String(part)}` : String(part);
-    }
-    return { field: field || '(body)', message: issue.message };
-  });
+  return issues.map((issue) => ({
+    field: formatFieldPath(issue.path, prefix) || '(body)',
+    message: issue.message,
+  }));
 }

@@ -1,3 +1,4 @@
+import { formatFieldPath } from '@impact-in/core';
 import { delay, HttpResponse, type RequestHandler } from 'msw';
 
 /** A failure a simulator can be told to produce, for tests and the demo. */
@@ -78,4 +79,20 @@ export class SimulatorState {
     this.#failures.length = 0;
     this.#accepted.clear();
   }
+}
+
+/** A field path as providers report it (`volunteers[2].hours`), `(body)` for the root. */
+export const bodyFieldPath = (path: ReadonlyArray<PropertyKey>): string => formatFieldPath(path) || '(body)';
+
+/** An RFC 6749 token-endpoint error (`{ error, error_description }`, never cached). */
+export function oauthErrorResponse(
+  status: number,
+  error: string,
+  description: string,
+  headers: Record<string, string> = {},
+): Response {
+  return HttpResponse.json(
+    { error, error_description: description },
+    { status, headers: { 'cache-control': 'no-store', ...headers } },
+  );
 }

@@ -2,7 +2,9 @@ import { hmacSha256, safeEqual, verifyHmacSha256, z } from '@impact-in/core';
 import { HttpResponse, http, type RequestHandler } from 'msw';
 import {
   type AcceptedDelivery,
+  bodyFieldPath,
   type InjectedFailure,
+  oauthErrorResponse,
   type ProviderSimulator,
   SimulatorState,
 } from '../simulator.js';
@@ -79,14 +81,6 @@ const ImpactEventV1 = z.strictObject({
   }),
 });
 
-/** `event.impact.value`, `volunteers[2].hours`: the path style Benevity's `details[].field` uses. */
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path)
-    out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(body)';
-}
-
 const FAILURE_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
@@ -148,17 +142,6 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
       { status, headers: { 'x-request-id': requestId(), ...headers } },
     );
 
-  const oauthError = (
-    status: number,
-    error: string,
-    description: string,
-    headers: Record<string, string> = {},
-  ) =>
-    HttpResponse.json(
-      { error, error_description: description },
-      { status, headers: { 'cache-control': 'no-store', ...headers } },
-    );
-
   /** Checks the API key or bearer token. Returns the refusal, or the mode that authenticated. */
   const authenticate = (request: Request): Response | 'api_key' | 'bearer' => {
     const authorization = request.headers.get('authorization');
@@ -210,7 +193,7 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
         const form = new URLSearchParams(await request.text());
         tokenGrants.push(form.get('grant_type') ?? '');
         if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-          return oauthError(400, 'invalid_request', 'The token request must be form-encoded.');
+          return oauthErrorResponse(400, 'invalid_request', 'The token request must be form-encoded.');
         }
         // RFC 6749 2.3.1: Basic credentials are form-urlencoded before base64.
         let clientId = form.get('client_id');
@@ -218,7 +201,11 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
         const basic = /^Basic\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '');
         if (basic) {
           if (clientSecret !== null) {
-            return oauthError(400, 'invalid_request', 'Use one client authentication method, not two.');
+            return oauthErrorResponse(
+              400,
+              'invalid_request',
+              'Use one client authentication method, not two.',
+            );
           }
           const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');
@@ -241,7 +228,7 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
           !safeEqual(clientId, credentials.clientId) ||
           !safeEqual(clientSecret, credentials.clientSecret)
         ) {
-          return oauthError(401, 'invalid_client', 'Client authentication failed.', challenge);
+          return oauthErrorResponse(401, 'invalid_client', 'Client authentication failed.', challenge);
         }
         const scope = form.get('scope') ?? 'impact-events:write';
         const grantType = form.get('grant_type');
@@ -251,11 +238,11 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
           const refreshToken = form.get('refresh_token') ?? '';
           // Single use: a refresh token is spent by its first use, and a new one comes back.
           if (!refreshTokens.delete(refreshToken)) {
-            return oauthError(400, 'invalid_grant', 'The refresh token is not valid.');
+            return oauthErrorResponse(400, 'invalid_grant', 'The refresh token is not valid.');
           }
           return issueTokens(scope, true);
         }
-        return oauthError(400, 'unsupported_grant_type', 'Use client_credentials or refresh_token.');
+        return oauthErrorResponse(400, 'unsupported_grant_type', 'Use client_credentials or refresh_token.');
       }),
 
       http.get(`${baseUrl}${BENEVITY_SIMULATOR_PATHS.ping}`, ({ request }) => {
@@ -315,7 +302,7 @@ export function createBenevitySimulator(options: BenevitySimulatorOptions = {}):
         if (!parsed.success) {
           return benevityError(400, 'VALIDATION_FAILED', 'The request body does not match schema v1.0.', {
             details: parsed.error.issues.map((issue) => ({
-              field: fieldPath(issue.path),
+              field: bodyFieldPath(issue.path),
               message: issue.message,
             })),
           });

@@ -4,7 +4,9 @@ import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWTPayload, SignJW
 import { delay, HttpResponse, http, type RequestHandler } from 'msw';
 import {
   type AcceptedDelivery,
+  bodyFieldPath,
   type InjectedFailure,
+  oauthErrorResponse,
   type ProviderSimulator,
   SimulatorState,
 } from '../simulator.js';
@@ -123,13 +125,6 @@ const EventV21Schema = z.strictObject({
   }),
 });
 
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path)
-    out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(body)';
-}
-
 /** RFC 6749 §2.3.1: id and secret are form-encoded, joined by a colon, then base64. */
 function parseBasic(header: string | null): { clientId: string; clientSecret: string } | undefined {
   const match = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
@@ -206,17 +201,6 @@ export function createGooderaSimulator(options: GooderaSimulatorOptions = {}): G
     return signingKey;
   };
   const KEY_ID = 'goodera-sim-1';
-
-  const oauthError = (
-    status: number,
-    error: string,
-    description: string,
-    headers: Record<string, string> = {},
-  ) =>
-    HttpResponse.json(
-      { error, error_description: description },
-      { status, headers: { 'cache-control': 'no-store', ...headers } },
-    );
 
   interface Quota {
     remaining: number;
@@ -361,7 +345,7 @@ export function createGooderaSimulator(options: GooderaSimulatorOptions = {}): G
     const refuse = (status: number, error: string, description: string, headers?: Record<string, string>) => {
       entry.status = status;
       entry.error = error;
-      return oauthError(status, error, description, headers);
+      return oauthErrorResponse(status, error, description, headers);
     };
     if (!(request.headers.get('content-type') ?? '').startsWith('application/x-www-form-urlencoded')) {
       return refuse(400, 'invalid_request', 'The token request must be application/x-www-form-urlencoded');
@@ -448,7 +432,7 @@ export function createGooderaSimulator(options: GooderaSimulatorOptions = {}): G
       return apiError(422, 'validation_failed', 'The impact event does not match schema v2.1', {
         quota,
         details: parsed.error.issues.map((issue) => ({
-          field: fieldPath(issue.path),
+          field: bodyFieldPath(issue.path),
           message: issue.message,
         })),
       });

@@ -4,6 +4,7 @@ import { HttpResponse, http, type RequestHandler } from 'msw';
 import {
   type AcceptedDelivery,
   type InjectedFailure,
+  oauthErrorResponse,
   type ProviderSimulator,
   SimulatorState,
 } from '../simulator.js';
@@ -346,13 +347,6 @@ export function createWorkdaySimulator(options: WorkdaySimulatorOptions = {}): W
 
   // --- OAuth ---------------------------------------------------------------------------------
 
-  const tokenError = (
-    status: number,
-    error: string,
-    description: string,
-    headers: Record<string, string> = {},
-  ) => json({ error, error_description: description }, status, { 'cache-control': 'no-store', ...headers });
-
   const issue = (refreshToken: string | undefined) => {
     const accessToken = `wd_at_${randomBytes(24).toString('base64url')}`;
     accessTokens.set(accessToken, now() + lifetimeMs);
@@ -377,16 +371,16 @@ export function createWorkdaySimulator(options: WorkdaySimulatorOptions = {}): W
   }) => {
     counters.tokenRequests++;
     if (params.tenant !== undefined && params.tenant !== tenant) {
-      return tokenError(400, 'invalid_request', `unknown tenant ${String(params.tenant)}`);
+      return oauthErrorResponse(400, 'invalid_request', `unknown tenant ${String(params.tenant)}`);
     }
     if (!(request.headers.get('content-type') ?? '').startsWith('application/x-www-form-urlencoded')) {
-      return tokenError(400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
+      return oauthErrorResponse(400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
     }
     const form = new URLSearchParams(await request.text());
     grants.push(form.get('grant_type') ?? '(none)');
     const basic = decodeBasic(request.headers.get('authorization'));
     if (basic && (form.has('client_id') || form.has('client_secret'))) {
-      return tokenError(400, 'invalid_request', 'use one client authentication method');
+      return oauthErrorResponse(400, 'invalid_request', 'use one client authentication method');
     }
     const id = basic?.id ?? form.get('client_id') ?? '';
     const secret = basic?.secret ?? form.get('client_secret') ?? '';
@@ -394,7 +388,7 @@ export function createWorkdaySimulator(options: WorkdaySimulatorOptions = {}): W
     const secretOk = safeEqual(secret, clientSecret);
     if (!idOk || !secretOk) {
       counters.authFailures++;
-      return tokenError(
+      return oauthErrorResponse(
         401,
         'invalid_client',
         'Invalid client credentials',
@@ -415,11 +409,15 @@ export function createWorkdaySimulator(options: WorkdaySimulatorOptions = {}): W
       const valid =
         (safeEqual(presented, integrationRefreshToken) && !integrationTokenRevoked) ||
         refreshTokens.has(presented);
-      if (!valid) return tokenError(400, 'invalid_grant', 'Invalid refresh token');
+      if (!valid) return oauthErrorResponse(400, 'invalid_grant', 'Invalid refresh token');
       // Workday's refresh tokens do not rotate: the same one comes back.
       return issue(presented);
     }
-    return tokenError(400, 'unsupported_grant_type', `grant_type ${grant ?? '(missing)'} is not supported`);
+    return oauthErrorResponse(
+      400,
+      'unsupported_grant_type',
+      `grant_type ${grant ?? '(missing)'} is not supported`,
+    );
   };
 
   /** `undefined` when the bearer token is good, else the 401 to send. */
