@@ -34,6 +34,7 @@ import {
   StatsResponse,
 } from './api-schemas.js';
 import { fieldDetails, HttpError } from './http-error.js';
+import { defineImportRoutes } from './imports/routes.js';
 import { acceptInbound } from './inbound.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApi, renderDocsPage } from './openapi.js';
@@ -58,6 +59,15 @@ export interface AppDependencies {
   metrics: Metrics;
   /** JSON body limit. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** CSV upload limit. Default 100 MiB. */
+  importLimitBytes?: number;
+  /** The local folder uploads are kept in. */
+  blobDir?: string;
+  /**
+   * A tenant's config of a provider: its own (issue: tenant integrations) or the env default.
+   * `undefined` when neither is configured.
+   */
+  resolveConfig?: (companyId: string, provider: string) => Promise<unknown | undefined>;
   /** Readiness probes: the database and the bus. */
   readiness: () => Promise<Record<string, boolean>>;
 }
@@ -453,6 +463,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));
       },
     },
+    ...defineImportRoutes(deps),
   ];
 }
 

@@ -40,6 +40,14 @@ export const HostEnvSchema = z.object({
     .int()
     .min(1_024)
     .default(1 * MiB),
+  /** CSV uploads (`/v1/import/sessions`) may be this large. Default 100 MiB. */
+  IMPACT_IN_IMPORT_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .default(100 * MiB),
+  /** Where uploads are kept (the local-folder BlobStore). Default `<IMPACT_IN_DATA_DIR>/blobs`. */
+  IMPACT_IN_BLOB_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -177,6 +177,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
     logger,
     metrics,
     bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
+    importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
+    blobDir: env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`,
+    resolveConfig: async (_companyId, provider) => connectors.get(provider)?.config,
     readiness,
   });
 

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { importMigrations } from './migrations-imports.js';
 
 /** Forward-only migrations, in order. Never edit one that has shipped: add the next. */
 const migrations: Record<string, Migration> = {
@@ -90,7 +91,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
+const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations, ...importMigrations }) };
 
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
 function migrator(db: Kysely<any>): Migrator {

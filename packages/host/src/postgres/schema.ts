@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { ImportTables } from './schema-imports.js';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json = ColumnType<unknown, string, string>;
@@ -67,7 +68,7 @@ export interface InboundRecordsTable {
   published_at: Timestamp | null;
 }
 
-export interface Database {
+export interface Database extends ImportTables {
   impact_deliveries: DeliveriesTable;
   impact_provider_tokens: ProviderTokensTable;
   tenants: TenantsTable;
