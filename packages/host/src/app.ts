@@ -68,6 +68,14 @@ export interface AppDependencies {
    * `undefined` when neither is configured.
    */
   resolveConfig?: (companyId: string, provider: string) => Promise<unknown | undefined>;
+  /**
+   * Which integrations a tenant has enabled. Default: every connector the environment configured.
+   */
+  integrations?: {
+    isEnabled(companyId: string, provider: string): Promise<boolean>;
+    /** Providers the tenant delivers to (enabled, configured, with a `deliver` capability). */
+    deliveryTargets(companyId: string): Promise<string[]>;
+  };
   /** Readiness probes: the database and the bus. */
   readiness: () => Promise<Record<string, boolean>>;
 }

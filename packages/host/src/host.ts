@@ -180,6 +180,10 @@ export async function createHost(options: HostOptions): Promise<Host> {
     importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
     blobDir: env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`,
     resolveConfig: async (_companyId, provider) => connectors.get(provider)?.config,
+    integrations: {
+      isEnabled: async (_companyId, provider) => connectors.get(provider)?.config !== undefined,
+      deliveryTargets: async () => dispatcher.providers,
+    },
     readiness,
   });
 
