@@ -182,7 +182,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     resolveConfig: async (_companyId, provider) => connectors.get(provider)?.config,
     integrations: {
       isEnabled: async (_companyId, provider) => connectors.get(provider)?.config !== undefined,
-      deliveryTargets: async () => dispatcher.providers,
+      deliveryTargets: async () => [...dispatcher.providers],
     },
     readiness,
   });
