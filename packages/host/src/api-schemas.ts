@@ -1,6 +1,6 @@
 import { DeliverRequestSchema, DeliveryStatusSchema, z } from '@impact-in/core';
 
-const dateParam = z
+export const dateParam = z
   .string()
   .refine(
     (value) => /^\d{4}-\d{2}-\d{2}(T.+)?$/.test(value) && !Number.isNaN(Date.parse(value)),
@@ -11,7 +11,7 @@ const dateParam = z
     return Number.isNaN(year) || (year >= 1 && year <= 9999);
   }, 'must be between years 0001 and 9999');
 
-const intParam = (min: number, max: number, fallback: number) =>
+export const intParam = (min: number, max: number, fallback: number) =>
   z
     .string()
     .regex(/^\d+$/, 'must be a whole number')

@@ -18,6 +18,7 @@ import {
 } from '@impact-in/core';
 import { type Context, Hono } from 'hono';
 import type { Kysely } from 'kysely';
+import { KeyRateLimiter } from './admin-rate-limit.js';
 import {
   BulkReplayBody,
   BulkResponse,
@@ -33,12 +34,16 @@ import {
   StatsQuery,
   StatsResponse,
 } from './api-schemas.js';
+import { appendAudit } from './audit.js';
 import { fieldDetails, HttpError } from './http-error.js';
 import { defineImportRoutes } from './imports/routes.js';
 import { acceptInbound } from './inbound.js';
+import type { TenantIntegrations } from './integrations.js';
 import type { Metrics } from './metrics.js';
+import { looksLikeJwt, OidcError, type OidcVerifier } from './oidc.js';
 import { buildOpenApi, renderDocsPage } from './openapi.js';
 import type { Database } from './postgres/schema.js';
+import { actorOf, defineTenantRoutes } from './tenant-routes.js';
 import { type ApiKeyAuthenticator, type Principal, type Role, roleAllows, tenantExists } from './tenants.js';
 
 /** A connector the host serves, with its env-default config (if the environment configured one). */
@@ -76,6 +81,12 @@ export interface AppDependencies {
     /** Providers the tenant delivers to (enabled, configured, with a `deliver` capability). */
     deliveryTargets(companyId: string): Promise<string[]>;
   };
+  /** Per-tenant integration config (seed 003). */
+  tenantIntegrations: TenantIntegrations;
+  /** Bearer JWTs from an OIDC issuer, when configured. */
+  oidc?: OidcVerifier | undefined;
+  /** Requests a minute per caller on the admin API (`/v1/tenants/…`). Default 120. */
+  adminRateLimit?: number;
   /** Readiness probes: the database and the bus. */
   readiness: () => Promise<Record<string, boolean>>;
 }
@@ -136,7 +147,7 @@ function detail(delivery: Delivery) {
 }
 
 /** `startDate`/`endDate` as a half-open range; a date-only end includes that whole day. */
-function dateRange(query: { startDate?: string | undefined; endDate?: string | undefined }) {
+export function dateRange(query: { startDate?: string | undefined; endDate?: string | undefined }) {
   const from = query.startDate ? new Date(query.startDate) : undefined;
   let to: Date | undefined;
   if (query.endDate) {
@@ -172,14 +183,16 @@ function knownProvider(deps: AppDependencies, provider: string | undefined, fiel
   }
 }
 
-function connectorContext(
+/** A capability's context for one tenant: its config (default: the environment's). */
+export function connectorContext(
   deps: AppDependencies,
   hosted: HostedConnector,
   companyId: string,
   signal: AbortSignal,
+  config: unknown = hosted.config,
 ) {
   const context: ConnectorContext<unknown> = {
-    config: hosted.config,
+    config,
     companyId,
     http: deps.http,
     tokens: deps.tokens,
@@ -251,11 +264,26 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         },
         400: { description: 'Invalid body or unknown provider', schema: ErrorResponse },
         403: { description: 'companyId is not the caller’s tenant', schema: ErrorResponse },
+        409: {
+          description: 'The integration is disabled or not configured for the tenant',
+          schema: ErrorResponse,
+        },
       },
       async handle({ body, principal, c }) {
         const request = body as z.infer<typeof DeliverBody>;
         tenantOf(principal, request.companyId, 'companyId');
         knownProvider(deps, request.provider, 'provider');
+        const integration = await deps.tenantIntegrations.resolve(request.companyId, request.provider);
+        if (!integration.enabled) {
+          throw new HttpError(
+            409,
+            integration.config === undefined ? 'not_configured' : 'integration_disabled',
+            integration.config === undefined
+              ? `${request.provider} is not configured for this tenant: PUT /v1/tenants/${request.companyId}/integrations/${request.provider}/config`
+              : `${request.provider} is disabled for this tenant; enable it to deliver (pending deliveries wait)`,
+            [{ field: 'provider', message: 'must be an enabled integration' }],
+          );
+        }
         const { delivery, created } = await dispatcher.submit(request);
         return c.json({ data: detail(delivery), created }, created ? 202 : 200);
       },
@@ -344,6 +372,14 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         const existing = await dispatcher.get(params.id!, companyId);
         if (!existing) throw new HttpError(404, 'not_found', `delivery ${params.id} not found`);
         const delivery = (await dispatcher.replay(existing.id, { companyId })) ?? existing;
+        await appendAudit(deps.db, {
+          tenantId: companyId,
+          actor: actorOf(principal!, c),
+          action: 'delivery.replay',
+          target: existing.id,
+          before: { status: existing.status, attemptCount: existing.attemptCount },
+          after: { status: delivery.status, attemptCount: delivery.attemptCount },
+        });
         const success = delivery.status === 'success';
         return c.json({
           success,
@@ -366,7 +402,19 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
       responses: { 200: { description: 'Per-delivery results and a summary', schema: BulkResponse } },
       async handle({ body, principal, c }) {
         const { ids } = body as z.infer<typeof BulkReplayBody>;
-        return c.json(await dispatcher.bulkReplay(ids, { companyId: tenantOf(principal, undefined, '') }));
+        const companyId = tenantOf(principal, undefined, '');
+        const result = await dispatcher.bulkReplay(ids, { companyId });
+        await appendAudit(deps.db, {
+          tenantId: companyId,
+          actor: actorOf(principal!, c),
+          action: 'delivery.bulk_replay',
+          target: `${ids.length} deliveries`,
+          after: {
+            summary: result.summary,
+            ids: result.results.filter((r) => r.success || r.newStatus).map((r) => r.id),
+          },
+        });
+        return c.json(result);
       },
     },
     {
@@ -381,12 +429,18 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         const request = body as z.infer<typeof RetryAllFailedBody>;
         const companyId = tenantOf(principal, request.companyId, 'companyId');
         knownProvider(deps, request.provider, 'provider');
-        return c.json(
-          await dispatcher.retryAllFailed({
-            companyId,
-            ...(request.provider ? { provider: request.provider } : {}),
-          }),
-        );
+        const result = await dispatcher.retryAllFailed({
+          companyId,
+          ...(request.provider ? { provider: request.provider } : {}),
+        });
+        await appendAudit(deps.db, {
+          tenantId: companyId,
+          actor: actorOf(principal!, c),
+          action: 'delivery.retry_all_failed',
+          target: request.provider ?? 'all providers',
+          after: { summary: result.summary },
+        });
+        return c.json(result);
       },
     },
     {
@@ -471,6 +525,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));
       },
     },
+    ...defineTenantRoutes(deps),
     ...defineImportRoutes(deps),
   ];
 }
@@ -490,10 +545,11 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
   const app = new Hono();
   const routes = defineRoutes(deps);
   const limit = deps.bodyLimitBytes ?? 1024 * 1024;
+  const adminLimiter = new KeyRateLimiter(deps.adminRateLimit ?? 120);
 
   app.onError((error, c) => {
     if (error instanceof HttpError) {
-      return c.json(errorBody(error.code, error.message, error.details), error.status);
+      return c.json(errorBody(error.code, error.message, error.details), error.status, error.headers);
     }
     if (error instanceof InboundValidationError) {
       return c.json(
@@ -553,7 +609,17 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
         const header = c.req.header('authorization') ?? '';
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <api key>');
-        principal = await deps.auth.authenticate(match[1]!);
+        const token = match[1]!;
+        if (deps.oidc && looksLikeJwt(token)) {
+          try {
+            principal = await deps.oidc.verify(token);
+          } catch (error) {
+            if (error instanceof OidcError) throw new HttpError(401, 'invalid_token', error.message);
+            throw error;
+          }
+        } else {
+          principal = await deps.auth.authenticate(token);
+        }
         if (!principal) throw new HttpError(401, 'unauthorized', 'unknown or revoked API key');
         if (!roleAllows(principal.role, route.access)) {
           throw new HttpError(
@@ -561,6 +627,18 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
             'forbidden',
             `this needs the ${route.access} role; the key is ${principal.role}`,
           );
+        }
+        if (route.path.startsWith('/v1/tenants/')) {
+          const taken = adminLimiter.take(`${principal.via}:${principal.keyId}`);
+          if (!taken.ok) {
+            throw new HttpError(
+              429,
+              'rate_limited',
+              `too many admin requests; retry in ${taken.retryAfterSeconds} s`,
+              undefined,
+              { 'retry-after': String(taken.retryAfterSeconds) },
+            );
+          }
         }
       }
       let query: unknown = {};

@@ -29,6 +29,34 @@ export const HostEnvSchema = z.object({
       return bytes.length === 32;
     }, 'must be 32 bytes, as 64 hex characters or base64')
     .optional(),
+  /** Older master keys, comma separated: still read, never written (during a rotation). */
+  IMPACT_IN_PREVIOUS_MASTER_KEYS: z.string().optional(),
+  /** OIDC bearer tokens (e.g. Google SSO): the issuer (`iss`) accepted. Unset: API keys only. */
+  IMPACT_IN_OIDC_ISSUER: z.url('must be the issuer URL, e.g. https://accounts.google.com').optional(),
+  /** The audience (`aud`) tokens must be addressed to: the OAuth client id. */
+  IMPACT_IN_OIDC_AUDIENCE: z.string().min(1).optional(),
+  /** The issuer's JWKS. Default: `jwks_uri` from the issuer's discovery document. */
+  IMPACT_IN_OIDC_JWKS_URL: z.url('must be a URL').optional(),
+  /** The claim holding the tenant id. Default `tenant_id`. */
+  IMPACT_IN_OIDC_TENANT_CLAIM: z.string().min(1).default('tenant_id'),
+  /** The claim holding the role (`viewer`, `operator`, `admin`). Default `role`. */
+  IMPACT_IN_OIDC_ROLE_CLAIM: z.string().min(1).default('role'),
+  /** Accepted signing algorithms, comma separated. Default `RS256,ES256,EdDSA`. */
+  IMPACT_IN_OIDC_ALGORITHMS: z
+    .string()
+    .default('RS256,ES256,EdDSA')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((alg) => alg.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (algs) => algs.length > 0 && !algs.some((alg) => alg.toLowerCase() === 'none'),
+      'must list signing algorithms, never "none"',
+    ),
+  /** Requests a minute each key (or OIDC subject) may make to the admin API (`/v1/tenants/…`). */
+  IMPACT_IN_ADMIN_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(120),
   IMPACT_IN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1_024).default(16),
   /** How long a claimed delivery stays leased to a worker; a crashed worker's work waits this long. */
   IMPACT_IN_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(300_000),
@@ -78,6 +106,9 @@ export function loadHostEnv(env: Record<string, string | undefined>): HostEnv {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  if (parsed.data.IMPACT_IN_OIDC_ISSUER && !parsed.data.IMPACT_IN_OIDC_AUDIENCE) {
+    throw new ConfigError('IMPACT_IN_OIDC_AUDIENCE', 'is required when IMPACT_IN_OIDC_ISSUER is set');
   }
   return parsed.data;
 }

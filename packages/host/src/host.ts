@@ -5,7 +5,6 @@ import {
   createDispatcher,
   createHttpClient,
   createRateLimiter,
-  createSecretBox,
   DeliverRequestSchema,
   type Dispatcher,
   type EventBus,
@@ -20,13 +19,16 @@ import type { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { createApp, type HostedConnector, type RouteDefinition } from './app.js';
 import type { HostEnv } from './config.js';
+import { TenantIntegrations } from './integrations.js';
+import { keyRingBox, loadKeyRing } from './keyring.js';
 import { createMetrics } from './metrics.js';
+import { OidcVerifier, oidcOptionsFromEnv } from './oidc.js';
 import { openDatabase } from './postgres/database.js';
 import { PostgresDeliveryStore } from './postgres/delivery-store.js';
 import { pendingMigrations } from './postgres/migrations.js';
 import type { Database } from './postgres/schema.js';
 import { PostgresTokenStore } from './postgres/token-store.js';
-import { ApiKeyAuthenticator } from './tenants.js';
+import { ApiKeyAuthenticator, tenantExists } from './tenants.js';
 
 /** The database has migrations that were not applied; `serve` refuses to start. */
 export class NotMigratedError extends Error {
@@ -54,6 +56,8 @@ export interface HostOptions {
 
 export interface Host {
   app: Hono;
+  /** Per-tenant integration config. */
+  integrations: TenantIntegrations;
   routes: RouteDefinition[];
   db: Kysely<Database>;
   dispatcher: Dispatcher;
@@ -72,11 +76,6 @@ const IntakeMessage = z.object({
   provider: z.string().optional(),
   event: DeliverRequestSchema.shape.event,
 });
-
-function masterKeyBox(env: HostEnv) {
-  if (!env.IMPACT_IN_MASTER_KEY) return undefined;
-  return createSecretBox({ keys: { k1: env.IMPACT_IN_MASTER_KEY }, currentKeyId: 'k1' });
-}
 
 /**
  * Wires the host from its configuration: database (real or embedded), bus (NATS or in-process),
@@ -97,16 +96,14 @@ export async function createHost(options: HostOptions): Promise<Host> {
     await db.destroy();
     throw new NotMigratedError(pending);
   }
-  const box = masterKeyBox(env);
-  const tokens = new PostgresTokenStore(
-    db,
-    box
-      ? {
-          seal: (text, key) => box.encrypt(key.split(':')[0] ?? '', text),
-          open: (sealed, key) => box.decrypt(key.split(':')[0] ?? '', sealed),
-        }
-      : {},
-  );
+  const box = keyRingBox(loadKeyRing(env, logger));
+  // OAuth tokens are sealed under their tenant's key (the key starts with the tenant id).
+  const tokens = new PostgresTokenStore(db, {
+    seal: (text, key) => box.encrypt(key.split(':')[0] ?? '', text),
+    // Tokens stored before sealing existed are plain JSON; `keys rotate` seals them.
+    open: (sealed, key) =>
+      sealed.startsWith('ib1:') ? box.decrypt(key.split(':')[0] ?? '', sealed) : sealed,
+  });
   const connectorIds = options.connectors.map((hosted) => hosted.connector.id);
   let bus: EventBus;
   if (env.NATS_URL) {
@@ -134,15 +131,21 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const connectors = new Map<string, HostedConnector>(
     options.connectors.map((hosted) => [hosted.connector.id, hosted]),
   );
-  const deliverable = options.connectors.filter(
-    (hosted): hosted is HostedConnector & { config: unknown } =>
-      hosted.config !== undefined && hosted.connector.deliver !== undefined,
-  );
+  const tenantIntegrations = new TenantIntegrations({ db, box, connectors });
+  // Every connector that can deliver is bound; one without an environment config delivers only
+  // for tenants that configured it (others' deliveries are refused at intake).
   const dispatcher = createDispatcher({
     store,
-    connectors: deliverable.map((hosted) =>
-      bindConnector(hosted.connector as AnyConnector, hosted.config as never),
-    ),
+    connectors: options.connectors
+      .filter((hosted) => hosted.connector.deliver !== undefined)
+      .map((hosted) =>
+        hosted.config === undefined
+          ? { connector: hosted.connector, config: undefined }
+          : bindConnector(hosted.connector as AnyConnector, hosted.config as never),
+      ),
+    resolveConfig: async (companyId, provider) =>
+      (await tenantIntegrations.resolve(companyId, provider)).config,
+    isEnabled: async (companyId, provider) => (await tenantIntegrations.resolve(companyId, provider)).enabled,
     tokens,
     http,
     rateLimiter,
@@ -155,6 +158,13 @@ export async function createHost(options: HostOptions): Promise<Host> {
     onAttempt: ({ delivery, durationMs }) => metrics.observeAttempt(delivery, durationMs),
   });
   const auth = new ApiKeyAuthenticator(db);
+  const knownTenants = new Set<string>();
+  const oidcOptions = oidcOptionsFromEnv(env, async (id) => {
+    if (knownTenants.has(id)) return true;
+    const exists = await tenantExists(db, id);
+    if (exists) knownTenants.add(id);
+    return exists;
+  });
   const readiness = async () => {
     const checks: Record<string, boolean> = {};
     try {
@@ -179,17 +189,23 @@ export async function createHost(options: HostOptions): Promise<Host> {
     bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
     importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
     blobDir: env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`,
-    resolveConfig: async (_companyId, provider) => connectors.get(provider)?.config,
+    resolveConfig: async (companyId, provider) =>
+      (await tenantIntegrations.resolve(companyId, provider)).config,
     integrations: {
-      isEnabled: async (_companyId, provider) => connectors.get(provider)?.config !== undefined,
-      deliveryTargets: async () => [...dispatcher.providers],
+      isEnabled: async (companyId, provider) =>
+        (await tenantIntegrations.resolve(companyId, provider)).enabled,
+      deliveryTargets: (companyId) => tenantIntegrations.deliveryTargets(companyId),
     },
+    tenantIntegrations,
+    oidc: oidcOptions ? new OidcVerifier(oidcOptions) : undefined,
+    adminRateLimit: env.IMPACT_IN_ADMIN_RATE_LIMIT,
     readiness,
   });
 
   let intake: Subscription | undefined;
   return {
     app,
+    integrations: tenantIntegrations,
     routes,
     db,
     dispatcher,
@@ -207,8 +223,17 @@ export async function createHost(options: HostOptions): Promise<Host> {
             logger.error({ subject: message.subject }, 'dropping an intake message that does not validate');
             return;
           }
-          const providers = parsed.data.provider ? [parsed.data.provider] : dispatcher.providers;
+          const providers = parsed.data.provider
+            ? [parsed.data.provider]
+            : await tenantIntegrations.deliveryTargets(companyId);
           for (const provider of providers) {
+            if (!(await tenantIntegrations.resolve(companyId, provider)).enabled) {
+              logger.warn(
+                { subject: message.subject, provider },
+                'dropping an intake message for an integration the tenant has not enabled',
+              );
+              continue;
+            }
             try {
               await dispatcher.submit({ companyId, provider, event: parsed.data.event });
             } catch (error) {

@@ -34,6 +34,9 @@ export const acme = defineConnector({
 
 export const SIGNING_SECRET = 'acme-signing-secret';
 
+/** A fixed master key for tests (hex, 32 bytes). */
+export const TEST_MASTER_KEY = 'a'.repeat(64);
+
 export const acmeHandlers = (url: string) => [
   http.post(`${url}/events`, async ({ request }) => {
     const body = await request.text();
@@ -75,7 +78,11 @@ export async function startTestHost(
     otherTenant: (await createApiKey(db, tenantB, 'admin')).key,
   };
   const host = await createHost({
-    env: loadHostEnv({ IMPACT_IN_BODY_LIMIT_BYTES: '4096', ...envOverrides }),
+    env: loadHostEnv({
+      IMPACT_IN_BODY_LIMIT_BYTES: '4096',
+      IMPACT_IN_MASTER_KEY: TEST_MASTER_KEY,
+      ...envOverrides,
+    }),
     connectors: [
       { connector: acme, config: { url: provider.url, signingSecret: SIGNING_SECRET } },
       ...extraConnectors,

@@ -89,6 +89,42 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('inbound_records').addColumn('published_at', 'timestamptz').execute();
     },
   },
+  '0004_tenant_integrations_audit': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('tenant_integrations')
+        .addColumn('tenant_id', 'uuid', (column) => column.notNull().references('tenants.id'))
+        .addColumn('provider', 'text', (column) => column.notNull())
+        .addColumn('enabled', 'boolean', (column) => column.notNull().defaultTo(false))
+        // The whole config as JSON, sealed with the secret box (AES-256-GCM, per-tenant key).
+        .addColumn('config_sealed', 'text')
+        .addColumn('last_health', 'jsonb')
+        .addColumn('updated_at', 'timestamptz', (column) => column.notNull())
+        .addPrimaryKeyConstraint('tenant_integrations_pk', ['tenant_id', 'provider'])
+        .execute();
+      await db.schema.alterTable('api_keys').addColumn('name', 'text').execute();
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', 'bigserial', (column) => column.primaryKey())
+        .addColumn('tenant_id', 'uuid', (column) => column.notNull())
+        .addColumn('actor', 'text', (column) => column.notNull())
+        .addColumn('actor_type', 'text', (column) => column.notNull())
+        .addColumn('action', 'text', (column) => column.notNull())
+        .addColumn('target', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('before', 'jsonb')
+        .addColumn('after', 'jsonb')
+        .addColumn('created_at', 'timestamptz', (column) => column.notNull())
+        .execute();
+      await sql`create index audit_log_tenant_created on audit_log (tenant_id, created_at desc)`.execute(db);
+      // Append-only: the database itself refuses to change or remove an entry.
+      await sql`create function audit_log_append_only() returns trigger language plpgsql as $$
+        begin raise exception 'audit_log is append-only'; end $$`.execute(db);
+      await sql`create trigger audit_log_no_update before update or delete on audit_log
+        for each row execute function audit_log_append_only()`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations, ...importMigrations }) };

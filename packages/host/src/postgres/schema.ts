@@ -50,8 +50,35 @@ export interface ApiKeysTable {
   /** The first characters of the key, to recognise it in listings. */
   prefix: string;
   hash: string;
+  name: string | null;
   created_at: Timestamp;
   revoked_at: Timestamp | null;
+}
+
+/** A tenant's own config of one connector: enabled or not, the config sealed. */
+export interface TenantIntegrationsTable {
+  tenant_id: string;
+  provider: string;
+  enabled: boolean;
+  /** `ib1:<keyId>:…`: the config JSON, sealed with the secret box under the tenant's key. */
+  config_sealed: string | null;
+  last_health: ColumnType<unknown, string | null, string | null>;
+  updated_at: Timestamp;
+}
+
+/** Append-only audit trail (a trigger refuses updates and deletes). */
+export interface AuditLogTable {
+  id: Generated<string>;
+  tenant_id: string;
+  /** The API key id, the OIDC subject, or `cli`. */
+  actor: string;
+  actor_type: 'api_key' | 'oidc' | 'cli';
+  action: string;
+  target: string | null;
+  ip: string | null;
+  before: ColumnType<unknown, string | null, string | null>;
+  after: ColumnType<unknown, string | null, string | null>;
+  created_at: Timestamp;
 }
 
 /** Records that came in (webhooks, ingest), deduplicated by the provider's own id. */
@@ -74,4 +101,6 @@ export interface Database extends ImportTables {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   inbound_records: InboundRecordsTable;
+  tenant_integrations: TenantIntegrationsTable;
+  audit_log: AuditLogTable;
 }
