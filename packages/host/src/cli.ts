@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { appendAudit } from './audit.js';
 import { BUILTIN_CONNECTORS } from './builtins.js';
 import { ConfigError, loadHostEnv } from './config.js';
 import { openDatabase } from './postgres/database.js';
@@ -13,13 +15,17 @@ Usage:
   impact-in serve                                   HTTP API and delivery workers
   impact-in migrate                                 apply database migrations
   impact-in tenants create --name NAME              create a tenant; prints its id
-  impact-in keys create --tenant ID --role ROLE     create an API key (admin|operator|viewer); prints it once
+  impact-in keys create --tenant ID --role ROLE [--name NAME]
+                                                    create an API key (admin|operator|viewer); prints it once
+  impact-in keys rotate [--prune]                   re-encrypt every secret under a new master key
   impact-in demo                                    the host plus provider simulators and sample traffic
 
 Configuration comes from the environment: DATABASE_URL (default: embedded PGlite in
 ./.impact-in/), NATS_URL (default: in-process bus), REDIS_URL, PORT (3007), HOST,
-IMPACT_IN_MASTER_KEY, IMPACT_IN_WORKER_CONCURRENCY, LOG_LEVEL, and the providers'
-BENEVITY_*, GOODERA_*, WORKDAY_* variables.`;
+IMPACT_IN_MASTER_KEY (default: a generated key file in the data dir),
+IMPACT_IN_PREVIOUS_MASTER_KEYS, IMPACT_IN_OIDC_*, IMPACT_IN_WORKER_CONCURRENCY, LOG_LEVEL,
+and the providers' BENEVITY_*, GOODERA_*, WORKDAY_*, KINTELL_* variables.
+See docs/self-hosting.md.`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`${message}\n`);
@@ -87,10 +93,23 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'keys': {
+      if (sub === 'rotate') {
+        const { values } = parseArgs({ args: rest, options: { prune: { type: 'boolean' } }, strict: true });
+        const { rotateKeys } = await import('./rotate.js');
+        const db = await openDatabase({ url: env.DATABASE_URL, dataDir: `${env.IMPACT_IN_DATA_DIR}/pgdata` });
+        try {
+          await migrateToLatest(db);
+          const result = await guard(() => rotateKeys(db, env, { prune: values.prune === true }));
+          process.stderr.write(`${result.message}\n`);
+        } finally {
+          await db.destroy();
+        }
+        return;
+      }
       if (sub !== 'create') fail(`unknown command "keys ${sub ?? ''}"\n\n${USAGE}`, 2);
       const { values } = parseArgs({
         args: rest,
-        options: { tenant: { type: 'string' }, role: { type: 'string' } },
+        options: { tenant: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' } },
         strict: true,
       });
       const role = values.role as Role | undefined;
@@ -101,9 +120,17 @@ async function main(argv: string[]): Promise<void> {
       const db = await openDatabase({ url: env.DATABASE_URL, dataDir: `${env.IMPACT_IN_DATA_DIR}/pgdata` });
       try {
         await migrateToLatest(db);
-        if (!(await tenantExists(db, values.tenant))) fail(`no tenant with id ${values.tenant}`, 2);
-        const { key } = await createApiKey(db, values.tenant, role);
-        process.stdout.write(`${key}\n`);
+        const tenant = values.tenant.toLowerCase();
+        if (!(await tenantExists(db, tenant))) fail(`no tenant with id ${values.tenant}`, 2);
+        const created = await createApiKey(db, tenant, role, values.name);
+        await appendAudit(db, {
+          tenantId: tenant,
+          actor: { id: `cli:${userInfo().username}`, type: 'cli' },
+          action: 'key.create',
+          target: created.id,
+          after: { id: created.id, role, prefix: created.prefix, name: values.name ?? null },
+        });
+        process.stdout.write(`${created.key}\n`);
       } finally {
         await db.destroy();
       }

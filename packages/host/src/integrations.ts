@@ -269,8 +269,13 @@ export async function rotateSecrets(
   db: Kysely<Database>,
   box: SecretBox,
   options: { batchSize?: number; onBatch?: () => Promise<void> | void } = {},
-): Promise<{ integrations: number; tokens: number }> {
+): Promise<{ integrations: number; tokens: number; tenants: Map<string, number> }> {
   const batchSize = options.batchSize ?? 500;
+  const tenants = new Map<string, number>();
+  const count = (tenant: string, updated: number) => {
+    if (updated > 0) tenants.set(tenant, (tenants.get(tenant) ?? 0) + updated);
+    return updated;
+  };
   const current = `ib1:${box.currentKeyId}:%`;
   let integrations = 0;
   for (;;) {
@@ -291,7 +296,7 @@ export async function rotateSecrets(
         .where('provider', '=', row.provider)
         .where('config_sealed', '=', row.config_sealed)
         .executeTakeFirst();
-      integrations += Number(result.numUpdatedRows);
+      integrations += count(row.tenant_id, Number(result.numUpdatedRows));
     }
     await options.onBatch?.();
   }
@@ -316,9 +321,9 @@ export async function rotateSecrets(
         .where('key', '=', row.key)
         .where('token', '=', row.token)
         .executeTakeFirst();
-      tokens += Number(result.numUpdatedRows);
+      tokens += count(tenant, Number(result.numUpdatedRows));
     }
     await options.onBatch?.();
   }
-  return { integrations, tokens };
+  return { integrations, tokens, tenants };
 }

@@ -48,7 +48,7 @@ function readKeyFile(file: string): Buffer[] {
   return lines.map((line, index) => decodeKey(line, `line ${index + 1} of ${file}`));
 }
 
-function writeKeyFile(file: string, keys: Buffer[]): void {
+export function writeKeyRingFile(file: string, keys: Buffer[]): void {
   mkdirSync(dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
   const text = `# impact-in master keys: the first encrypts, every one decrypts. Back this file up.\n${keys
@@ -74,8 +74,14 @@ export function loadKeyRing(env: HostEnv, logger?: Logger): KeyRing {
     return ringOf([decodeKey(env.IMPACT_IN_MASTER_KEY, 'IMPACT_IN_MASTER_KEY'), ...previous], 'environment');
   }
   const file = keyFilePath(env.IMPACT_IN_DATA_DIR);
+  if (env.DATABASE_URL) {
+    logger?.warn(
+      { file },
+      'DATABASE_URL is set but IMPACT_IN_MASTER_KEY is not: secrets are sealed with a key file local to this machine; replicas on other machines cannot read them',
+    );
+  }
   if (!existsSync(file)) {
-    writeKeyFile(file, [randomBytes(32)]);
+    writeKeyRingFile(file, [randomBytes(32)]);
     logger?.warn(
       { file },
       'IMPACT_IN_MASTER_KEY is not set: generated a master key file (mode 0600). Back it up; set IMPACT_IN_MASTER_KEY in production',
@@ -92,7 +98,7 @@ export function loadKeyRing(env: HostEnv, logger?: Logger): KeyRing {
  */
 export function addKeyToFile(file: string): KeyRing {
   const keys = readKeyFile(file);
-  writeKeyFile(file, [randomBytes(32), ...keys]);
+  writeKeyRingFile(file, [randomBytes(32), ...keys]);
   return ringOf(readKeyFile(file), 'file', file);
 }
 
