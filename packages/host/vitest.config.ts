@@ -7,5 +7,7 @@ export default defineProject({
     name: 'host',
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
+    // Embedded PGlite takes seconds to boot, more on a loaded 2-core machine.
+    hookTimeout: 60_000,
   },
 });
