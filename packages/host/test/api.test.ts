@@ -366,6 +366,18 @@ describe('operations endpoints', () => {
     const deliverSchema =
       doc.body.paths['/v1/impact-in/deliver'].post.requestBody.content['application/json'].schema;
     expect(deliverSchema.required).toEqual(expect.arrayContaining(['companyId', 'provider', 'event']));
+    // Every route of the route table is documented, with each of its methods.
+    for (const route of t.host.routes) {
+      expect(
+        doc.body.paths[route.path]?.[route.method.toLowerCase()],
+        `${route.method} ${route.path}`,
+      ).toBeDefined();
+    }
+    const putConfig = doc.body.paths['/v1/tenants/{tenantId}/integrations/{provider}/config'].put;
+    expect(Object.keys(putConfig.requestBody.content['application/json'].schema.properties)).toEqual([
+      'enabled',
+      'config',
+    ]);
     const page = await t.request('/docs', { key: null });
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('/v1/impact-in/deliveries/{id}/replay');
