@@ -162,6 +162,16 @@ export class JetStreamEventBus implements EventBus {
       messages = await consumer.consume({ max_messages: this.#maxInFlight });
     }
     const redeliverDelayMs = options.redeliverDelayMs ?? 1_000;
+    const ackWaitMs = options.ackWaitMs ?? 30_000;
+    // A handler that outlives the connection (shutdown grace exceeded) cannot ack any more; the
+    // server redelivers its message after ack_wait.
+    const settle = (action: () => void) => {
+      try {
+        action();
+      } catch (error) {
+        this.#logger.warn({ err: String(error) }, 'could not acknowledge a message; it will be redelivered');
+      }
+    };
     const inflight = new Set<Promise<void>>();
     const handle = async (message: JsMsg) => {
       let data: unknown;
@@ -185,14 +195,15 @@ export class JetStreamEventBus implements EventBus {
           headers,
           deliveryCount: message.info.deliveryCount,
         });
-        message.ack();
       } catch (error) {
         this.#logger.warn(
           { subject: message.subject, err: String(error) },
           'handler failed; message will be redelivered',
         );
-        message.nak(redeliverDelayMs);
+        settle(() => message.nak(redeliverDelayMs));
+        return;
       }
+      settle(() => message.ack());
     };
     const loop = (async () => {
       for await (const message of messages) {
@@ -203,9 +214,21 @@ export class JetStreamEventBus implements EventBus {
     const subscription: Subscription = {
       close: async () => {
         this.#subscriptions.delete(subscription);
-        // Stop pulling; unacknowledged messages go back to the stream after ack_wait.
+        // Stop pulling; messages pulled but not yet handled go back to the stream after ack_wait.
         await messages.close().catch(() => {});
         await loop.catch(() => {});
+        // Let running handlers finish and ack, for up to half of ack_wait (at most 10 s): by
+        // ack_wait the server hands their messages to another consumer anyway.
+        if (inflight.size > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            Promise.allSettled([...inflight]),
+            new Promise((resolve) => {
+              timer = setTimeout(resolve, Math.min(ackWaitMs / 2, 10_000));
+            }),
+          ]);
+          clearTimeout(timer);
+        }
         if (ephemeral) await this.#jsm.consumers.delete(this.#stream, ephemeral).catch(() => false);
       },
     };
