@@ -67,7 +67,11 @@ export interface ReplayResult {
 }
 
 export interface BulkReplayResult {
-  summary: { total: number; successful: number; failed: number };
+  /**
+   * `queued`: deliveries requeued for the workers instead of attempted in the request
+   * (retry-all-failed past its inline limit); each has `newStatus: 'pending'` in `results`.
+   */
+  summary: { total: number; successful: number; failed: number; queued?: number };
   results: ReplayResult[];
 }
 
@@ -100,7 +104,16 @@ export interface Dispatcher {
   /** Replays one delivery now, with the same deliveryId. `undefined` when not found (or another tenant's). */
   replay(id: string, options?: { companyId?: string }): Promise<Delivery | undefined>;
   bulkReplay(ids: readonly string[], options?: { companyId?: string }): Promise<BulkReplayResult>;
-  retryAllFailed(options: { companyId: string; provider?: string }): Promise<BulkReplayResult>;
+  /**
+   * Replays every failed delivery of the tenant. The first `inlineLimit` (default 100) are
+   * attempted now, as bulk replay does; the rest are requeued in one store operation and
+   * delivered by the workers, so a tenant with 100 000 failures does not hold the request.
+   */
+  retryAllFailed(options: {
+    companyId: string;
+    provider?: string;
+    inlineLimit?: number;
+  }): Promise<BulkReplayResult>;
   /** Resolves with the delivery once it is `success` or `failed`. */
   waitFor(id: string, options?: { timeoutMs?: number }): Promise<Delivery>;
   readonly providers: readonly string[];
@@ -568,11 +581,33 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     replay: (id, replayOptions = {}) => replayOne(id, replayOptions.companyId),
     bulkReplay: (ids, bulkOptions = {}) => bulk(ids, bulkOptions.companyId),
     async retryAllFailed(retryOptions) {
-      const ids = await store.failedIds({
-        companyId: retryOptions.companyId,
-        provider: retryOptions.provider,
-      });
-      return bulk(ids, retryOptions.companyId);
+      const { companyId } = retryOptions;
+      const ids = await store.failedIds({ companyId, provider: retryOptions.provider, limit: 1_000_000 });
+      const inlineLimit = Math.max(0, retryOptions.inlineLimit ?? 100);
+      const inline = await bulk(ids.slice(0, inlineLimit), companyId);
+      const rest = ids.slice(inlineLimit);
+      if (rest.length === 0) return inline;
+      const now = new Date(clock.now());
+      let queued: string[];
+      if (store.requeueFailed) {
+        queued = await store.requeueFailed(rest, { companyId, now });
+      } else {
+        queued = [];
+        for (const id of rest) if (await store.requeue(id, { companyId, now })) queued.push(id);
+      }
+      const requeued = new Set(queued);
+      signalLoop();
+      return {
+        summary: { ...inline.summary, total: ids.length, queued: queued.length },
+        results: [
+          ...inline.results,
+          ...rest.map((id) =>
+            requeued.has(id)
+              ? { id, success: false, newStatus: 'pending' as const }
+              : { id, success: false, error: 'changed meanwhile (leased or no longer failed)' },
+          ),
+        ],
+      };
     },
     waitFor,
   };

@@ -84,6 +84,12 @@ export interface DeliveryStore {
    * same `deliveryId`. Leased deliveries are left alone (returns `undefined`).
    */
   requeue(id: string, options: { companyId?: string; now: Date }): Promise<Delivery | undefined>;
+  /**
+   * Requeues, in one go, those of `ids` that are failed deliveries of the tenant (and not leased),
+   * as `requeue` does for one. Returns the ids it requeued. Optional: without it the dispatcher
+   * requeues one by one.
+   */
+  requeueFailed?(ids: readonly string[], options: { companyId: string; now: Date }): Promise<string[]>;
   /** Ids of failed deliveries of a tenant (optionally one provider), oldest first. */
   failedIds(query: { companyId: string; provider?: string | undefined; limit?: number }): Promise<string[]>;
 }

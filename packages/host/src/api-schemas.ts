@@ -107,7 +107,17 @@ export const ReplayResponse = z.object({
   newStatus: DeliveryStatusSchema,
 });
 export const BulkResponse = z.object({
-  summary: z.object({ total: z.number(), successful: z.number(), failed: z.number() }),
+  summary: z.object({
+    total: z.number(),
+    successful: z.number(),
+    failed: z.number(),
+    queued: z
+      .number()
+      .optional()
+      .describe(
+        'retry-all-failed: requeued for the workers past the first 100, not attempted in the request',
+      ),
+  }),
   results: z.array(
     z.object({
       id: z.string(),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DeliveryStore } from '@impact-in/core';
+import type { Delivery, DeliveryStore } from '@impact-in/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleEvent } from './sample-event.js';
 
@@ -317,6 +317,52 @@ export function describeDeliveryStore(name: string, makeStore: MakeDeliveryStore
         providers: [provider],
       });
       expect(claimed?.deliveryId).toBe(delivery.deliveryId);
+    });
+
+    it('requeueFailed requeues only the tenant’s failed, unleased deliveries, in one go', async () => {
+      if (!store.requeueFailed) return;
+      const companyId = tenant();
+      const provider = `p${randomUUID().slice(0, 8)}`;
+      const submitted = [];
+      for (let index = 0; index < 4; index++) {
+        const { delivery } = await store.submit({
+          companyId,
+          provider,
+          event: sampleEvent(),
+          nextAttemptAt: past(),
+        });
+        await store.claim(delivery.id, { owner: 'w', now: new Date(), leaseMs: 60_000 });
+        submitted.push(delivery);
+      }
+      const [failedA, failedB, succeeded, leased] = submitted as [Delivery, Delivery, Delivery, Delivery];
+      for (const delivery of [failedA, failedB]) {
+        await store.recordAttempt(delivery.id, 'w', { status: 'failed', at: new Date(), error: 'boom' });
+      }
+      await store.recordAttempt(succeeded.id, 'w', { status: 'success', at: new Date() });
+      const other = tenant();
+      const { delivery: foreign } = await store.submit({
+        companyId: other,
+        provider,
+        event: sampleEvent(),
+        nextAttemptAt: past(),
+      });
+      await store.claim(foreign.id, { owner: 'w', now: new Date(), leaseMs: 60_000 });
+      await store.recordAttempt(foreign.id, 'w', { status: 'failed', at: new Date(), error: 'boom' });
+
+      const requeued = await store.requeueFailed(
+        [failedA.id, failedB.id, succeeded.id, leased.id, foreign.id, 'not-an-id'],
+        { companyId, now: new Date() },
+      );
+      expect(requeued.sort()).toEqual([failedA.id, failedB.id].sort());
+      expect(await store.get(failedA.id)).toMatchObject({
+        status: 'pending',
+        attemptCount: 0,
+        replayCount: 1,
+        deliveryId: failedA.deliveryId,
+      });
+      expect((await store.get(succeeded.id))?.status).toBe('success');
+      expect((await store.get(foreign.id))?.status).toBe('failed');
+      expect(await store.failedIds({ companyId })).toEqual([]);
     });
 
     it('keeps payloads exactly: JSON values and XML text', async () => {

@@ -215,6 +215,36 @@ describe('dispatcher over a real node:http server', () => {
     expect(stats.byProvider).toEqual([{ provider: 'acme', status: 'success', count: 4, avgAttempts: 1 }]);
   });
 
+  it('retry-all-failed attempts up to its inline limit now and requeues the rest for the workers', async () => {
+    let healthy = false;
+    const { server, dispatcher, store } = await setup((_call, response) => {
+      response.writeHead(healthy ? 200 : 400);
+      response.end(healthy ? '{}' : '{"error":"bad"}');
+    });
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index++) {
+      ids.push((await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() })).delivery.id);
+    }
+    await dispatcher.runOnce();
+    healthy = true;
+    const sentBefore = server.calls.length;
+    const all = await dispatcher.retryAllFailed({ companyId, inlineLimit: 2 });
+    expect(all.summary).toEqual({ total: 5, successful: 2, failed: 0, queued: 3 });
+    expect(all.results.filter((result) => result.newStatus === 'pending')).toHaveLength(3);
+    // Only the inline ones were sent during the request; the queued ones wait for a worker.
+    expect(server.calls.length - sentBefore).toBe(2);
+    const queued = all.results.filter((result) => result.newStatus === 'pending').map((result) => result.id);
+    for (const id of queued) expect((await store.get(id))?.status).toBe('pending');
+    await dispatcher.runOnce();
+    for (const id of ids) expect((await store.get(id))?.status).toBe('success');
+    // Nothing left: a second call finds no failures.
+    expect((await dispatcher.retryAllFailed({ companyId, inlineLimit: 0 })).summary).toEqual({
+      total: 0,
+      successful: 0,
+      failed: 0,
+    });
+  });
+
   it('refuses unknown providers and invalid events with errors that name the problem', async () => {
     const { dispatcher } = await setup(ok);
     await expect(

@@ -309,6 +309,16 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return toDelivery(entry);
   }
 
+  async requeueFailed(ids: readonly string[], options: { companyId: string; now: Date }): Promise<string[]> {
+    const requeued: string[] = [];
+    for (const id of ids) {
+      const entry = this.#entries.get(id);
+      if (!entry || entry.companyId !== options.companyId || entry.status !== 'failed') continue;
+      if (await this.requeue(id, options)) requeued.push(id);
+    }
+    return requeued;
+  }
+
   async failedIds(query: { companyId: string; provider?: string; limit?: number }): Promise<string[]> {
     return this.#matching({ companyId: query.companyId, provider: query.provider, status: 'failed' })
       .sort((a, b) => a.createdAt - b.createdAt)

@@ -304,6 +304,32 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return row ? toDelivery(row) : undefined;
   }
 
+  async requeueFailed(ids: readonly string[], options: { companyId: string; now: Date }): Promise<string[]> {
+    const valid = ids.filter(isUuid);
+    const requeued: string[] = [];
+    for (let start = 0; start < valid.length; start += 5_000) {
+      const rows = await this.#db
+        .updateTable('impact_deliveries')
+        .set((eb) => ({
+          status: 'pending' as const,
+          attempt_count: 0,
+          replay_count: eb('replay_count', '+', 1),
+          next_attempt_at: options.now,
+          updated_at: options.now,
+          lease_owner: null,
+          lease_expires_at: null,
+        }))
+        .where('id', '=', sql<string>`any(${valid.slice(start, start + 5_000)}::uuid[])`)
+        .where('company_id', '=', options.companyId)
+        .where('status', '=', 'failed')
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', options.now)]))
+        .returning('id')
+        .execute();
+      for (const row of rows) requeued.push(row.id);
+    }
+    return requeued;
+  }
+
   async failedIds(query: { companyId: string; provider?: string; limit?: number }): Promise<string[]> {
     const rows = await this.#filtered({
       companyId: query.companyId,
