@@ -37,6 +37,13 @@ const beacon = defineConnector({
   },
 });
 
+/** Beacon with a one-request-a-minute limit: each tenant's bucket is its own. */
+const metered = defineConnector({
+  ...beacon,
+  id: 'metered',
+  rateLimit: { maxRequests: 1, windowMs: 60_000 },
+});
+
 const TOKEN_A = 'beacon-token-A-1234567890abcd';
 const TOKEN_B = 'beacon-token-B-0987654321wxyz';
 
@@ -83,7 +90,7 @@ const post = (path: string, body?: unknown, key?: string) =>
 beforeAll(async () => {
   serverA = await beaconServer(TOKEN_A);
   serverB = await beaconServer(TOKEN_B);
-  t = await startTestHost({}, [{ connector: beacon }]);
+  t = await startTestHost({}, [{ connector: beacon }, { connector: metered }]);
 });
 afterAll(async () => {
   await t?.close();
@@ -209,6 +216,33 @@ describe('tenant integrations', () => {
     expect(serverB.callsTo('/beacon')[0]!.headers.authorization).toBe(`Bearer ${TOKEN_B}`);
   });
 
+  it('gives each tenant its own rate-limit bucket', async () => {
+    for (const [tenant, key, server, token] of [
+      [t.tenantA, t.keys.admin, serverA, TOKEN_A],
+      [t.tenantB, t.keys.otherTenant, serverB, TOKEN_B],
+    ] as const) {
+      const saved = await put(
+        `/v1/tenants/${tenant}/integrations/metered/config`,
+        { enabled: true, config: { url: server.url, token } },
+        key,
+      );
+      expect(saved.status).toBe(200);
+    }
+    const submit = async (companyId: string, key: string) =>
+      (await post('/v1/impact-in/deliver', { companyId, provider: 'metered', event: event() }, key)).body.data
+        .id as string;
+    const firstA = await submit(t.tenantA, t.keys.admin);
+    const secondA = await submit(t.tenantA, t.keys.admin);
+    const firstB = await submit(t.tenantB, t.keys.otherTenant);
+    expect((await t.host.dispatcher.waitFor(firstA, { timeoutMs: 5_000 })).status).toBe('success');
+    // A's budget is spent; B's is untouched.
+    expect((await t.host.dispatcher.waitFor(firstB, { timeoutMs: 5_000 })).status).toBe('success');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const waiting = await t.host.dispatcher.get(secondA);
+    expect(waiting?.status).toBe('pending');
+    expect(waiting?.attemptCount).toBe(0);
+  });
+
   it('disabled: deliver answers 409, pending deliveries wait, and re-enabling resumes them', async () => {
     const disabled = await post(`${base()}/integrations/beacon/disable`);
     expect(disabled.status).toBe(200);
@@ -263,7 +297,7 @@ describe('tenant integrations', () => {
     const all = await call(`${base()}/health`, { key: t.keys.viewer });
     expect(all.status).toBe(200);
     expect(all.body.ok).toBe(true);
-    expect(all.body.data.map((row: Body) => row.provider).sort()).toEqual(['acme', 'beacon']);
+    expect(all.body.data.map((row: Body) => row.provider).sort()).toEqual(['acme', 'beacon', 'metered']);
     const list = await call(`${base()}/integrations`, { key: t.keys.viewer });
     const beaconRow = list.body.data.find((row: Body) => row.provider === 'beacon');
     expect(beaconRow.lastHealth).toMatchObject({ ok: true });
@@ -338,7 +372,9 @@ describe('audit log', () => {
     );
     expect(all.text).not.toContain(TOKEN_A);
     expect(all.text).not.toContain(TOKEN_B);
-    const update = all.body.data.find((entry: Body) => entry.action === 'integration.config.update');
+    const update = all.body.data.find(
+      (entry: Body) => entry.action === 'integration.config.update' && entry.target === 'beacon',
+    );
     expect(update).toMatchObject({ actorType: 'api_key', target: 'beacon' });
     expect(JSON.stringify(update.after)).toContain('••••');
     const replay = all.body.data.find((entry: Body) => entry.action === 'delivery.replay');
