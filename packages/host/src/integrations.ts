@@ -208,7 +208,8 @@ export class TenantIntegrations {
       next = merged;
       sealed = this.#box.encrypt(tenantId, JSON.stringify(merged));
     }
-    const enabled = change.enabled ?? row?.enabled ?? false;
+    // Left out, `enabled` keeps its current effective value (an env default is enabled).
+    const enabled = change.enabled ?? row?.enabled ?? hosted.config !== undefined;
     if (enabled && !next && hosted.config === undefined) {
       throw new HttpError(409, 'not_configured', `configure ${provider} before enabling it`, [
         { field: 'config', message: 'required to enable this integration' },

@@ -236,7 +236,12 @@ describe('embedded key file', () => {
       const warnings: string[] = [];
       const logger = pino(
         { level: 'warn' },
-        new Writable({ write: (chunk, _e, done) => (warnings.push(String(chunk)), done()) }),
+        new Writable({
+          write(chunk, _encoding, done) {
+            warnings.push(String(chunk));
+            done();
+          },
+        }),
       );
       const ring = loadKeyRing(env, logger);
       const file = keyFilePath(dataDir);

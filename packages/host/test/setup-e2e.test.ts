@@ -33,11 +33,13 @@ function cli(args: string[]) {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+type Body = any;
+
 async function api(
   path: string,
   key: string,
   init: { method?: string; body?: unknown } = {},
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: Body }> {
   const response = await fetch(`${base}${path}`, {
     method: init.method ?? 'GET',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },

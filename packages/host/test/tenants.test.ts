@@ -185,6 +185,25 @@ describe('tenant integrations', () => {
     expect(sent.json<{ region: string }>().region).toBe('us');
   });
 
+  it('a config change that leaves `enabled` out keeps the integration as enabled as it was', async () => {
+    const tenant = t.tenantB;
+    const key = t.keys.otherTenant;
+    // acme is enabled for B by the environment default; writing its config keeps it enabled.
+    const saved = await put(
+      `/v1/tenants/${tenant}/integrations/acme/config`,
+      { config: { url: t.provider.url, signingSecret: 'acme-signing-secret' } },
+      key,
+    );
+    expect(saved.status).toBe(200);
+    expect(saved.body.data).toMatchObject({ enabled: true, source: 'tenant' });
+    const delivered = await post(
+      '/v1/impact-in/deliver',
+      { companyId: tenant, provider: 'acme', event: event() },
+      key,
+    );
+    expect(delivered.status).toBe(202);
+  });
+
   it('gives each tenant its own credentials', async () => {
     const keyB = t.keys.otherTenant;
     const saved = await put(
