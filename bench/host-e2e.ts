@@ -1,7 +1,7 @@
 // `host_e2e`: deliveries per second through POST /v1/impact-in/deliver → PostgreSQL → the
 // dispatcher → a local provider answering 200, against raw undici posting to that provider.
 // The host runs as `impact-in serve` in its own process, as self-hosters run it.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { cli, pool, printResult, scratchDatabase, startLocalServer, startServe } from './util.js';
@@ -29,6 +29,7 @@ export async function benchHostE2e(): Promise<void> {
     BENCH_URL: provider.url,
     IMPACT_IN_WORKER_CONCURRENCY: '64',
     IMPACT_IN_POLL_INTERVAL_MS: '20',
+    IMPACT_IN_MASTER_KEY: randomBytes(32).toString('base64'),
   };
   cli(['migrate'], env);
   const tenant = cli(['tenants', 'create', '--name', 'bench'], env);
