@@ -40,7 +40,7 @@ import { defineImportRoutes } from './imports/routes.js';
 import { acceptInbound } from './inbound.js';
 import type { TenantIntegrations } from './integrations.js';
 import type { Metrics } from './metrics.js';
-import { looksLikeJwt, OidcError, type OidcVerifier } from './oidc.js';
+import { looksLikeJwt, OidcError, OidcUnavailableError, type OidcVerifier } from './oidc.js';
 import { buildOpenApi, renderDocsPage } from './openapi.js';
 import type { Database } from './postgres/schema.js';
 import { actorOf, defineTenantRoutes } from './tenant-routes.js';
@@ -615,6 +615,11 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
             principal = await deps.oidc.verify(token);
           } catch (error) {
             if (error instanceof OidcError) throw new HttpError(401, 'invalid_token', error.message);
+            if (error instanceof OidcUnavailableError) {
+              throw new HttpError(503, 'oidc_unavailable', `${error.message}; try again shortly`, undefined, {
+                'retry-after': '5',
+              });
+            }
             throw error;
           }
         } else {

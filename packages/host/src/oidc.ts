@@ -12,6 +12,14 @@ export class OidcError extends Error {
   }
 }
 
+/** The issuer's discovery document or JWKS could not be read: the token cannot be checked now. */
+export class OidcUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OidcUnavailableError';
+  }
+}
+
 export interface OidcOptions {
   issuer: string;
   audience: string;
@@ -66,11 +74,23 @@ export class OidcVerifier {
     let url = this.#options.jwksUrl;
     if (!url) {
       const discovery = `${this.#options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-      const response = await fetch(discovery, { signal: AbortSignal.timeout(5_000) });
-      if (!response.ok)
-        throw new OidcError(`cannot read the issuer's discovery document (${response.status})`);
-      const document = (await response.json()) as { jwks_uri?: string };
-      if (!document.jwks_uri) throw new OidcError('the discovery document has no jwks_uri');
+      let document: { jwks_uri?: unknown };
+      try {
+        const response = await fetch(discovery, { signal: AbortSignal.timeout(5_000) });
+        if (!response.ok) {
+          await response.body?.cancel();
+          throw new OidcUnavailableError(`the issuer's discovery document answered ${response.status}`);
+        }
+        document = (await response.json()) as { jwks_uri?: unknown };
+      } catch (error) {
+        if (error instanceof OidcUnavailableError) throw error;
+        throw new OidcUnavailableError(
+          `cannot read the issuer's discovery document (${(error as Error).name})`,
+        );
+      }
+      if (typeof document.jwks_uri !== 'string' || !URL.canParse(document.jwks_uri)) {
+        throw new OidcUnavailableError('the discovery document has no valid jwks_uri');
+      }
       url = document.jwks_uri;
     }
     this.#jwks = createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
@@ -88,7 +108,9 @@ export class OidcVerifier {
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (error) {
-      if (error instanceof OidcError) throw error;
+      if (error instanceof OidcError || error instanceof OidcUnavailableError) throw error;
+      if (error instanceof errors.JWKSTimeout)
+        throw new OidcUnavailableError('the issuer’s JWKS did not answer in time');
       if (error instanceof errors.JWTExpired) throw new OidcError('the token has expired');
       if (error instanceof errors.JWTClaimValidationFailed) {
         throw new OidcError(`the token's "${error.claim}" claim is not accepted`);
@@ -96,7 +118,8 @@ export class OidcVerifier {
       if (error instanceof errors.JOSEAlgNotAllowed)
         throw new OidcError('the token is signed with an algorithm not accepted');
       if (error instanceof errors.JOSEError) throw new OidcError(`the token is not valid (${error.code})`);
-      throw error;
+      // fetch failures (refused, reset, DNS) come out of the JWKS lookup as plain errors.
+      throw new OidcUnavailableError(`cannot read the issuer's JWKS (${(error as Error).name})`);
     }
     const tenant = payload[this.#options.tenantClaim];
     const role = payload[this.#options.roleClaim];

@@ -41,6 +41,7 @@ const beacon = defineConnector({
 const metered = defineConnector({
   ...beacon,
   id: 'metered',
+  secrets: ['token'],
   rateLimit: { maxRequests: 1, windowMs: 60_000 },
 });
 
