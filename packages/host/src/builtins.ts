@@ -1,5 +1,6 @@
 import { benevity, fromEnv as benevityFromEnv } from '@impact-in/connector-benevity';
 import { goodera, fromEnv as gooderaFromEnv } from '@impact-in/connector-goodera';
+import { kintell, fromEnv as kintellFromEnv } from '@impact-in/connector-kintell';
 import { workday, fromEnv as workdayFromEnv } from '@impact-in/connector-workday';
 import type { ConnectorModule } from './registry.js';
 
@@ -7,5 +8,6 @@ import type { ConnectorModule } from './registry.js';
 export const BUILTIN_CONNECTORS: ConnectorModule[] = [
   { connector: benevity, fromEnv: benevityFromEnv },
   { connector: goodera, fromEnv: gooderaFromEnv },
+  { connector: kintell, fromEnv: kintellFromEnv },
   { connector: workday, fromEnv: workdayFromEnv },
 ];

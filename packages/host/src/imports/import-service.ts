@@ -1,0 +1,407 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AnyConnector,
+  type BlobStore,
+  type ConnectorContext,
+  type Dispatcher,
+  type HttpClient,
+  type ImpactEvent,
+  ImpactInError,
+  type ImportItem,
+  type Logger,
+  systemClock,
+  type TokenStore,
+} from '@impact-in/core';
+import type { Kysely } from 'kysely';
+import { HttpError } from '../http-error.js';
+import type { Database } from '../postgres/schema.js';
+import { PostgresIdentityDirectory } from './identity.js';
+import { RecordWriter } from './record-writer.js';
+import { StreamTee } from './tee.js';
+
+/** The first this many row errors are listed; `errorCount` counts them all. */
+export const MAX_REPORTED_ERRORS = 100;
+
+export interface ImportRowError {
+  line: number;
+  column?: string | undefined;
+  message: string;
+}
+
+/** What an import did, row by row in sum. Stored with the import and answered by the API. */
+export interface ImportReport {
+  importId: string;
+  provider: string;
+  mapping: string;
+  status: 'running' | 'completed' | 'failed';
+  dryRun: boolean;
+  strict: boolean;
+  /** Data rows read (good and bad; blank lines are not rows). */
+  rows: number;
+  /** Rows stored for the first time (on a dry run: that would be). */
+  imported: number;
+  /** Rows stored before whose content changed, updated in place. */
+  updated: number;
+  /** Rows stored before and identical: left alone. */
+  unchanged: number;
+  /** Rows not stored because they are invalid. */
+  skipped: number;
+  /** Stored rows naming a person that matched no platform user. */
+  unmatched: number;
+  errorCount: number;
+  /** The first {@link MAX_REPORTED_ERRORS} errors, in file order. */
+  errors: ImportRowError[];
+  errorsTruncated: boolean;
+  /** Header columns the mapping does not know: ignored. */
+  ignoredColumns: string[];
+  /** Why the import failed as a whole (a file that is not a CSV export, a strict import's bad row). */
+  failure: { code: string; message: string } | null;
+  /** Deliveries of the imported impact events, when `deliver=true`. */
+  deliveries: { targets: string[]; submitted: number; created: number; failed: number } | null;
+  /** Bytes of the file read (the multipart form around it not counted). */
+  bytes: number;
+  filename: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export interface ImportServiceDeps {
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  dispatcher: Dispatcher;
+  http: HttpClient;
+  tokens: TokenStore;
+  logger: Logger;
+  /** Providers the tenant delivers to. */
+  deliveryTargets(companyId: string): Promise<string[]>;
+}
+
+/** One upload to import. */
+export interface ImportRun {
+  companyId: string;
+  createdBy: string | undefined;
+  connector: AnyConnector;
+  /** The tenant's config of the connector. */
+  config: unknown;
+  mapping: string;
+  dryRun: boolean;
+  strict: boolean;
+  deliver: boolean;
+  /** The uploaded file's bytes. */
+  source: AsyncIterable<Uint8Array>;
+  /** Why reading the upload failed (a 413, a malformed form), if it did. */
+  sourceError(): unknown;
+  /** Stops reading the upload. */
+  discardSource(): void;
+  filename: string | undefined;
+  signal: AbortSignal;
+}
+
+const ROLLBACK = Symbol('rollback');
+
+/** Rows of impact events submitted to the dispatcher at once. */
+const DELIVERY_BATCH = 500;
+
+function connectorContext(
+  deps: ImportServiceDeps,
+  run: ImportRun,
+  importId: string,
+): ConnectorContext<unknown> {
+  return {
+    config: run.config,
+    companyId: run.companyId,
+    http: deps.http,
+    tokens: deps.tokens,
+    logger: deps.logger.child({ provider: run.connector.id, importId }),
+    clock: systemClock,
+    signal: run.signal,
+  };
+}
+
+/**
+ * Imports one upload: streams it through the connector's importer into `imported_records` in
+ * batches, keeps the file in the tenant's blob store, records the import and its report, and
+ * (with `deliver`) submits the imported impact events to the tenant's delivery targets.
+ * Memory stays flat in the file size: every stage reads only as fast as the next one writes.
+ *
+ * Answers 200 with the report (row errors included) or 422 with it when the file as a whole was
+ * refused; throws the upload's `HttpError` (413, malformed multipart) after recording the failure.
+ */
+export async function runImport(
+  deps: ImportServiceDeps,
+  run: ImportRun,
+): Promise<{ status: 200 | 422; report: ImportReport }> {
+  const importId = randomUUID();
+  const startedAt = new Date();
+  const blobKey = run.dryRun ? null : `${run.companyId}/imports/${importId}.csv`;
+  await deps.db
+    .insertInto('imports')
+    .values({
+      id: importId,
+      company_id: run.companyId,
+      provider: run.connector.id,
+      mapping: run.mapping,
+      status: 'running',
+      dry_run: run.dryRun,
+      strict: run.strict,
+      blob_key: null,
+      report: null,
+      created_by: run.createdBy ?? null,
+      created_at: startedAt,
+      finished_at: null,
+    })
+    .execute();
+
+  const report: ImportReport = {
+    importId,
+    provider: run.connector.id,
+    mapping: run.mapping,
+    status: 'running',
+    dryRun: run.dryRun,
+    strict: run.strict,
+    rows: 0,
+    imported: 0,
+    updated: 0,
+    unchanged: 0,
+    skipped: 0,
+    unmatched: 0,
+    errorCount: 0,
+    errors: [],
+    errorsTruncated: false,
+    ignoredColumns: [],
+    failure: null,
+    deliveries: null,
+    bytes: 0,
+    filename: run.filename ?? null,
+    startedAt: startedAt.toISOString(),
+    finishedAt: null,
+  };
+  const addError = (error: ImportRowError) => {
+    report.errorCount++;
+    if (report.errors.length < MAX_REPORTED_ERRORS) {
+      report.errors.push(error.column === undefined ? { line: error.line, message: error.message } : error);
+    } else report.errorsTruncated = true;
+  };
+
+  let bytes = 0;
+  const counted = (async function* () {
+    for await (const chunk of run.source) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  })();
+  // The upload goes to the blob store as the importer reads it (a dry run keeps nothing).
+  const tee = blobKey ? new StreamTee(counted) : undefined;
+  const stored = blobKey && tee ? deps.blobs.put(blobKey, tee.copy, { contentType: 'text/csv' }) : undefined;
+  stored?.catch(() => tee?.consumerFailed());
+  const context = connectorContext(deps, run, importId);
+  let thrown: unknown;
+
+  const attempt = async (db: Kysely<Database>) => {
+    const writer = new RecordWriter(db, {
+      companyId: run.companyId,
+      provider: run.connector.id,
+      importId,
+      dryRun: run.dryRun,
+      // A strict import is one transaction: one connection, one statement at a time.
+      concurrency: run.strict && !run.dryRun ? 1 : 2,
+    });
+    let headerRead = false;
+    let lastBadLine = -1;
+    const items = run.connector.import!(
+      tee ? tee.reader : counted,
+      {
+        strict: run.strict,
+        mapping: run.mapping,
+        companyId: run.companyId,
+        identity: new PostgresIdentityDirectory(db, run.companyId),
+        signal: run.signal,
+        onHeader: (header: { ignored?: string[] }) => {
+          headerRead = true;
+          report.ignoredColumns = [...(header.ignored ?? [])];
+        },
+      },
+      context,
+    ) as AsyncIterable<ImportItem>;
+    const readItems = async (items: AsyncIterable<ImportItem>) => {
+      for await (const item of items) {
+        if (item.ok) {
+          report.rows++;
+          if (item.record.data.unmatched === true) report.unmatched++;
+          await writer.add(item.record, item.line);
+          continue;
+        }
+        addError({ line: item.line, column: item.column, message: item.message });
+        if (!headerRead) {
+          // Before the header there are no rows: the file itself is not an export we can read.
+          report.failure = { code: 'invalid_file', message: item.message };
+          break;
+        }
+        if (item.line !== lastBadLine) {
+          report.rows++;
+          report.skipped++;
+          lastBadLine = item.line;
+        }
+        if (run.strict) {
+          report.failure = {
+            code: 'invalid_row',
+            message: `line ${item.line}${item.column ? ` (${item.column})` : ''}: ${item.message}; a strict import stores nothing`,
+          };
+          break;
+        }
+      }
+    };
+    try {
+      await readItems(items);
+    } catch (error) {
+      // What was written before the failure stays (unless a strict import rolls it back).
+      const counts = await writer.abandon();
+      report.imported = counts.imported;
+      report.updated = counts.updated;
+      report.unchanged = counts.unchanged;
+      throw error;
+    }
+    const counts = await writer.finish();
+    for (const rejected of writer.rejected) {
+      addError(rejected);
+      report.skipped++;
+      if (run.strict && !report.failure) {
+        report.failure = { code: 'invalid_row', message: `line ${rejected.line}: ${rejected.message}` };
+      }
+    }
+    report.imported = counts.imported;
+    report.updated = counts.updated;
+    report.unchanged = counts.unchanged;
+    if (report.failure) {
+      if (run.strict) throw ROLLBACK;
+      return;
+    }
+    if (tee && stored) {
+      // The whole upload is kept, even past an unreadable row that ended the import early.
+      await tee.finish(true);
+      await stored;
+    } else run.discardSource();
+  };
+
+  try {
+    if (run.strict && !run.dryRun) await deps.db.transaction().execute(attempt);
+    else await attempt(deps.db);
+  } catch (error) {
+    if (run.strict && !run.dryRun) {
+      // The transaction rolled back: nothing of a strict import that failed is stored.
+      report.imported = 0;
+      report.updated = 0;
+      report.unchanged = 0;
+    }
+    if (error !== ROLLBACK) thrown = run.sourceError() ?? error;
+  }
+  report.bytes = bytes;
+
+  let httpError: HttpError | undefined;
+  let internal = false;
+  if (thrown !== undefined) {
+    if (thrown instanceof HttpError) {
+      httpError = thrown;
+      report.failure = { code: thrown.code, message: thrown.message };
+    } else if (run.signal.aborted || (thrown instanceof Error && thrown.name === 'AbortError')) {
+      httpError = new HttpError(400, 'upload_aborted', 'the client went away before the upload was imported');
+      report.failure = { code: httpError.code, message: httpError.message };
+    } else if (thrown instanceof ImpactInError && thrown.kind === 'permanent') {
+      report.failure = { code: 'invalid_import_options', message: thrown.message };
+    } else {
+      internal = true;
+      report.failure = { code: 'internal_error', message: 'the import failed on the server' };
+      deps.logger.error(
+        {
+          importId,
+          err: thrown instanceof Error ? { message: thrown.message, stack: thrown.stack } : String(thrown),
+        },
+        'import failed',
+      );
+    }
+  }
+  const failed = report.failure !== null;
+  if (failed) {
+    tee?.abort(new Error('[impact-in] [imports] import failed: upload not kept'));
+    run.discardSource();
+    await stored?.catch(() => undefined);
+    if (blobKey) await deps.blobs.delete(blobKey).catch(() => undefined);
+  }
+  report.status = failed ? 'failed' : 'completed';
+
+  if (!failed && run.deliver && blobKey) {
+    report.deliveries = await deliverFromBlob(deps, run, blobKey, importId);
+  }
+  report.finishedAt = new Date().toISOString();
+  await deps.db
+    .updateTable('imports')
+    .set({
+      status: report.status,
+      blob_key: failed ? null : blobKey,
+      report: JSON.stringify(report),
+      finished_at: report.finishedAt,
+    })
+    .where('id', '=', importId)
+    .execute();
+  if (httpError) throw httpError;
+  if (internal) throw thrown;
+  return { status: failed ? 422 : 200, report };
+}
+
+/**
+ * Submits the impact events of a stored import to each of the tenant's delivery targets, reading
+ * the kept upload again (after the rows are committed, so a rolled-back import delivers nothing).
+ * Event ids are deterministic: a re-import submits the same events, which the dispatcher answers
+ * with the existing deliveries instead of sending twice.
+ */
+async function deliverFromBlob(
+  deps: ImportServiceDeps,
+  run: ImportRun,
+  blobKey: string,
+  importId: string,
+): Promise<NonNullable<ImportReport['deliveries']>> {
+  const targets = await deps.deliveryTargets(run.companyId);
+  const result = { targets, submitted: 0, created: 0, failed: 0 };
+  const source = targets.length > 0 ? await deps.blobs.get(blobKey) : undefined;
+  if (!source) return result;
+  const logger = deps.logger.child({ provider: run.connector.id, importId });
+  let batch: ImpactEvent[] = [];
+  const flush = async () => {
+    const events = batch;
+    batch = [];
+    await Promise.all(
+      events.flatMap((event) =>
+        targets.map(async (provider) => {
+          try {
+            const { created } = await deps.dispatcher.submit({ companyId: run.companyId, provider, event });
+            result.submitted++;
+            if (created) result.created++;
+          } catch (error) {
+            result.failed++;
+            logger.warn(
+              { eventId: event.eventId, provider, err: String(error) },
+              'an imported event was not submitted',
+            );
+          }
+        }),
+      ),
+    );
+  };
+  const items = run.connector.import!(
+    source,
+    {
+      strict: false,
+      mapping: run.mapping,
+      companyId: run.companyId,
+      identity: new PostgresIdentityDirectory(deps.db, run.companyId),
+    },
+    connectorContext(deps, run, importId),
+  ) as AsyncIterable<ImportItem>;
+  for await (const item of items) {
+    if (!item.ok || !item.record.event) continue;
+    batch.push(item.record.event);
+    if (batch.length >= DELIVERY_BATCH) await flush();
+  }
+  await flush();
+  return result;
+}
