@@ -12,4 +12,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // import.meta.url in the CommonJS build too (the demo resolves a sample file with it).
+  shims: true,
 });

@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { ImpactEvent } from '@impact-in/core';
 import { BENEVITY_TEST_CREDENTIALS, createBenevitySimulator } from '@impact-in/testing/providers/benevity';
 import {
@@ -51,6 +53,7 @@ export async function runDemo(options: { env: HostEnv }): Promise<void> {
     WORKDAY_PASSWORD: WORKDAY_TEST_CREDENTIALS.password,
     WORKDAY_WEBHOOK_USERNAME: WORKDAY_TEST_CREDENTIALS.webhookUsername,
     WORKDAY_WEBHOOK_PASSWORD: WORKDAY_TEST_CREDENTIALS.webhookPassword,
+    KINTELL_WEBHOOK_SECRET: 'kintell-demo-webhook-secret-2f9c1a7e',
   };
   const connectors = configureFromEnv(BUILTIN_CONNECTORS, providerEnv);
   const env: HostEnv = {
@@ -66,6 +69,11 @@ export async function runDemo(options: { env: HostEnv }): Promise<void> {
   await db.destroy();
 
   const { url, stop } = await serve({ env, connectors });
+  // The sample export ships with the Kintell connector package.
+  const sampleCsv = join(
+    dirname(createRequire(import.meta.url).resolve('@impact-in/connector-kintell/package.json')),
+    'examples/sessions.csv',
+  );
   const curl = `curl -s -H "Authorization: Bearer ${key}" "${url}/v1/impact-in/deliveries?limit=5"`;
   process.stdout.write(
     [
@@ -86,6 +94,10 @@ export async function runDemo(options: { env: HostEnv }): Promise<void> {
       'Try it:',
       `  ${curl}`,
       `  curl -s -H "Authorization: Bearer ${key}" "${url}/v1/impact-in/stats"`,
+      `  curl -s -H "Authorization: Bearer ${key}" "${url}/v1/tenants/${tenant}/integrations"`,
+      '',
+      'Import the sample Kintell session export (CSV):',
+      `  curl -s -H "Authorization: Bearer ${key}" -H 'content-type: text/csv' --data-binary @${sampleCsv} "${url}/v1/import/sessions"`,
       '',
       'Sample events are submitted every second; some fail and retry on purpose. Ctrl-C stops everything.',
       '',
