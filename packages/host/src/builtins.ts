@@ -8,6 +8,7 @@ import type { ConnectorModule } from './registry.js';
 export const BUILTIN_CONNECTORS: ConnectorModule[] = [
   { connector: benevity, fromEnv: benevityFromEnv },
   { connector: goodera, fromEnv: gooderaFromEnv },
-  { connector: kintell, fromEnv: kintellFromEnv },
+  // Imports need no credentials; webhooks stay refused until a webhook secret is configured.
+  { connector: kintell, fromEnv: kintellFromEnv, configuredByDefault: true },
   { connector: workday, fromEnv: workdayFromEnv },
 ];

@@ -9,6 +9,11 @@ export interface ConnectorModule {
   connector: AnyConnector;
   /** Builds the env-default config from seed variable names; `undefined` when not configured. */
   fromEnv?: (env: Record<string, string | undefined>) => unknown;
+  /**
+   * The connector needs no credentials (e.g. a CSV import): `fromEnv` runs even when none of its
+   * variables is set, so every tenant has it configured and enabled by default.
+   */
+  configuredByDefault?: boolean;
 }
 
 function isConnector(value: unknown): value is AnyConnector {
@@ -79,7 +84,7 @@ export function configureFromEnv(
     const touched = Object.entries(env).some(
       ([name, value]) => name.startsWith(prefix) && value !== undefined && value !== '',
     );
-    if (!module.fromEnv || !touched) return { connector };
+    if (!module.fromEnv || (!touched && !module.configuredByDefault)) return { connector };
     let config: unknown;
     try {
       config = module.fromEnv(env);
