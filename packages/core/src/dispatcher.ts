@@ -186,8 +186,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
 
   const inflight = new Set<Promise<void>>();
-  // Slots promised to submits that are storing a delivery leased to this worker.
-  let reserved = 0;
   const waiters = new Map<string, Set<(delivery: Delivery) => void>>();
   let running = false;
   let loopPromise: Promise<void> | undefined;
@@ -404,11 +402,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const loop = async () => {
     while (running) {
-      if (claimCoalesceMs > 0 && inflight.size > 0 && concurrency - inflight.size - reserved < claimQuorum) {
+      if (claimCoalesceMs > 0 && inflight.size > 0 && concurrency - inflight.size < claimQuorum) {
         await new Promise((resolve) => setTimeout(resolve, claimCoalesceMs));
         if (!running) break;
       }
-      const free = concurrency - inflight.size - reserved;
+      const free = concurrency - inflight.size;
       let claimed = 0;
       if (free > 0) {
         try {
@@ -525,29 +523,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     async submit(request) {
       const parsed = DeliverRequestSchema.parse(request);
       if (!bindings.has(parsed.provider)) throw new UnknownProviderError(parsed.provider, providers);
-      // With spare slots (beyond a quarter kept for the claim loop: retries, older work), this
-      // worker takes the new delivery itself: it is stored already leased, no claim query needed.
-      // If the process dies, the lease runs out and any worker claims it.
-      const owner = running && concurrency - inflight.size - reserved > claimQuorum ? newLease() : undefined;
-      if (owner) reserved++;
-      try {
-        const result = await store.submit({
-          companyId: parsed.companyId,
-          provider: parsed.provider,
-          event: parsed.event,
-          nextAttemptAt: new Date(clock.now()),
-          ...(owner ? { lease: { owner, leaseMs } } : {}),
-        });
-        if (result.created && owner) {
-          leases.set(result.delivery, owner);
-          track(result.delivery);
-        } else if (result.created) {
-          signalLoop();
-        }
-        return result;
-      } finally {
-        if (owner) reserved--;
-      }
+      const result = await store.submit({
+        companyId: parsed.companyId,
+        provider: parsed.provider,
+        event: parsed.event,
+        nextAttemptAt: new Date(clock.now()),
+      });
+      if (result.created) signalLoop();
+      return result;
     },
     async submitAndWait(request, waitOptions) {
       const { delivery } = await dispatcher.submit(request);

@@ -9,11 +9,6 @@ export interface NewDelivery {
   deliveryId?: string;
   /** Defaults to now. */
   nextAttemptAt?: Date;
-  /**
-   * Store it already leased to this owner (a worker with a free slot attempts it at once, without
-   * a claim). A duplicate of an existing delivery is returned as is, unleased by this call.
-   */
-  lease?: { owner: string; leaseMs: number };
 }
 
 export interface DeliveryQuery {

@@ -319,68 +319,6 @@ export function describeDeliveryStore(name: string, makeStore: MakeDeliveryStore
       expect(claimed?.deliveryId).toBe(delivery.deliveryId);
     });
 
-    it('submit with a lease stores the delivery claimed by that owner: nobody else claims it until the lease ends', async () => {
-      const companyId = tenant();
-      const provider = `p${randomUUID().slice(0, 8)}`;
-      const event = sampleEvent();
-      const { delivery, created } = await store.submit({
-        companyId,
-        provider,
-        event,
-        nextAttemptAt: past(),
-        lease: { owner: 'submitter', leaseMs: 60_000 },
-      });
-      expect(created).toBe(true);
-      expect(delivery.status).toBe('pending');
-      expect(
-        await store.claimDue({
-          owner: 'other',
-          now: new Date(),
-          limit: 5,
-          leaseMs: 60_000,
-          providers: [provider],
-        }),
-      ).toEqual([]);
-      expect(
-        await store.claim(delivery.id, { owner: 'other', now: new Date(), leaseMs: 60_000 }),
-      ).toBeUndefined();
-      // A duplicate submit returns the same delivery and takes no lease.
-      const again = await store.submit({
-        companyId,
-        provider,
-        event,
-        lease: { owner: 'third', leaseMs: 60_000 },
-      });
-      expect(again).toMatchObject({ created: false, delivery: { id: delivery.id } });
-      expect(
-        await store.recordAttempt(delivery.id, 'third', { status: 'success', at: new Date() }),
-      ).toBeUndefined();
-      // The lease owner records the outcome.
-      expect(
-        await store.recordAttempt(delivery.id, 'submitter', { status: 'success', at: new Date() }),
-      ).toMatchObject({
-        status: 'success',
-        attemptCount: 1,
-      });
-      // A crashed submitter's lease expires and the delivery is claimed by someone else.
-      const { delivery: orphan } = await store.submit({
-        companyId,
-        provider,
-        event: sampleEvent(),
-        nextAttemptAt: past(),
-        lease: { owner: 'crashed', leaseMs: 60_000 },
-      });
-      const afterLease = new Date(Date.now() + 120_000);
-      const [reclaimed] = await store.claimDue({
-        owner: 'survivor',
-        now: afterLease,
-        limit: 5,
-        leaseMs: 60_000,
-        providers: [provider],
-      });
-      expect(reclaimed?.id).toBe(orphan.id);
-    });
-
     it('requeueFailed requeues only the tenant’s failed, unleased deliveries, in one go', async () => {
       if (!store.requeueFailed) return;
       const companyId = tenant();

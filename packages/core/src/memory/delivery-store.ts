@@ -113,9 +113,6 @@ export class MemoryDeliveryStore implements DeliveryStore {
     };
     this.#entries.set(entry.id, entry);
     this.#byEvent.set(eventKey, entry.id);
-    if (input.lease) {
-      return { delivery: this.#lease(entry, input.lease.owner, now + input.lease.leaseMs), created: true };
-    }
     this.#park(entry);
     return { delivery: toDelivery(entry), created: true };
   }

@@ -85,8 +85,8 @@ export class PostgresDeliveryStore implements DeliveryStore {
       delivered_at: null,
       created_at: now,
       updated_at: now,
-      lease_owner: input.lease?.owner ?? null,
-      lease_expires_at: input.lease ? new Date(now.getTime() + input.lease.leaseMs) : null,
+      lease_owner: null,
+      lease_expires_at: null,
     }));
     const inserted = await this.#db
       .insertInto('impact_deliveries')
