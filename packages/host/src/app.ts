@@ -105,6 +105,8 @@ export interface RouteDefinition {
   body?: z.ZodType;
   /** Raw bodies (webhooks, ingest) are read by the handler itself. */
   rawBody?: boolean;
+  /** The media types a raw body may have (for the OpenAPI document). Default JSON. */
+  rawBodyTypes?: readonly string[];
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handle(input: {
     c: Context;

@@ -43,7 +43,24 @@ export function buildOpenApi(routes: readonly RouteDefinition[]) {
             },
           }
         : route.rawBody
-          ? { requestBody: { required: true, content: { 'application/json': { schema: {} } } } }
+          ? {
+              requestBody: {
+                required: true,
+                content: Object.fromEntries(
+                  (route.rawBodyTypes ?? ['application/json']).map((type) => [
+                    type,
+                    {
+                      schema:
+                        type === 'multipart/form-data'
+                          ? { type: 'object', properties: { file: { type: 'string', format: 'binary' } } }
+                          : type.startsWith('application/json')
+                            ? {}
+                            : { type: 'string', format: 'binary' },
+                    },
+                  ]),
+                ),
+              },
+            }
           : {}),
       responses: Object.fromEntries(
         Object.entries(route.responses).map(([status, response]) => [

@@ -378,6 +378,8 @@ describe('operations endpoints', () => {
       'enabled',
       'config',
     ]);
+    const upload = doc.body.paths['/v1/import/sessions'].post.requestBody.content;
+    expect(Object.keys(upload)).toEqual(['text/csv', 'multipart/form-data']);
     const page = await t.request('/docs', { key: null });
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('/v1/impact-in/deliveries/{id}/replay');

@@ -127,6 +127,7 @@ function importRoutes(deps: AppDependencies): RouteDefinition[] {
       access: 'operator',
       query: ImportQuery,
       rawBody: true,
+      rawBodyTypes: ['text/csv', 'multipart/form-data'],
       responses: {
         200: { description: 'Imported; bad rows are listed in the report', schema: ImportReportSchema },
         422: {
