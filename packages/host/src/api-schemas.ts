@@ -79,6 +79,19 @@ export const PaginationSchema = z.object({
   hasPrev: z.boolean(),
 });
 
+/** The pagination block of a list answer (seed 002's shape). */
+export function pagination(query: { page: number; limit: number }, total: number) {
+  const totalPages = Math.ceil(total / query.limit);
+  return {
+    page: query.page,
+    limit: query.limit,
+    total,
+    totalPages,
+    hasNext: query.page < totalPages,
+    hasPrev: query.page > 1,
+  };
+}
+
 export const ListResponse = z.object({ data: z.array(DeliverySummarySchema), pagination: PaginationSchema });
 export const DetailResponse = z.object({ data: DeliveryDetailSchema });
 export const DeliverResponse = z.object({ data: DeliveryDetailSchema, created: z.boolean() });

@@ -29,6 +29,7 @@ import {
   InboundResponse,
   ListDeliveriesQuery,
   ListResponse,
+  pagination,
   ReplayResponse,
   RetryAllFailedBody,
   StatsQuery,
@@ -312,18 +313,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
           page: q.page,
           limit: q.limit,
         });
-        const totalPages = Math.ceil(total / q.limit);
-        return c.json({
-          data: data.map(summary),
-          pagination: {
-            page: q.page,
-            limit: q.limit,
-            total,
-            totalPages,
-            hasNext: q.page < totalPages,
-            hasPrev: q.page > 1,
-          },
-        });
+        return c.json({ data: data.map(summary), pagination: pagination(q, total) });
       },
     },
     {

@@ -1,6 +1,6 @@
 import { z } from '@impact-in/core';
 import { sql } from 'kysely';
-import { dateParam, ErrorResponse, intParam, PaginationSchema } from './api-schemas.js';
+import { dateParam, ErrorResponse, intParam, PaginationSchema, pagination } from './api-schemas.js';
 import { type AppDependencies, connectorContext, dateRange, type RouteDefinition } from './app.js';
 import { appendAudit, listAudit } from './audit.js';
 import { HttpError } from './http-error.js';
@@ -419,18 +419,7 @@ export function defineTenantRoutes(deps: AppDependencies): RouteDefinition[] {
         const q = query as z.infer<typeof AuditQuery>;
         const { from, to } = dateRange(q);
         const { data, total } = await listAudit(deps.db, tenantId, { ...q, from, to });
-        const totalPages = Math.ceil(total / q.limit);
-        return c.json({
-          data,
-          pagination: {
-            page: q.page,
-            limit: q.limit,
-            total,
-            totalPages,
-            hasNext: q.page < totalPages,
-            hasPrev: q.page > 1,
-          },
-        });
+        return c.json({ data, pagination: pagination(q, total) });
       },
     },
     {

@@ -127,6 +127,32 @@ function connectorContext(
  * Answers 200 with the report (row errors included) or 422 with it when the file as a whole was
  * refused; throws the upload's `HttpError` (413, malformed multipart) after recording the failure.
  */
+/** The report of an import that has counted nothing yet. */
+export function emptyReport(
+  fields: Pick<
+    ImportReport,
+    'importId' | 'provider' | 'mapping' | 'status' | 'dryRun' | 'strict' | 'filename' | 'startedAt'
+  >,
+): ImportReport {
+  return {
+    ...fields,
+    rows: 0,
+    imported: 0,
+    updated: 0,
+    unchanged: 0,
+    skipped: 0,
+    unmatched: 0,
+    errorCount: 0,
+    errors: [],
+    errorsTruncated: false,
+    ignoredColumns: [],
+    failure: null,
+    deliveries: null,
+    bytes: 0,
+    finishedAt: null,
+  };
+}
+
 export async function runImport(
   deps: ImportServiceDeps,
   run: ImportRun,
@@ -152,30 +178,16 @@ export async function runImport(
     })
     .execute();
 
-  const report: ImportReport = {
+  const report = emptyReport({
     importId,
     provider: run.connector.id,
     mapping: run.mapping,
     status: 'running',
     dryRun: run.dryRun,
     strict: run.strict,
-    rows: 0,
-    imported: 0,
-    updated: 0,
-    unchanged: 0,
-    skipped: 0,
-    unmatched: 0,
-    errorCount: 0,
-    errors: [],
-    errorsTruncated: false,
-    ignoredColumns: [],
-    failure: null,
-    deliveries: null,
-    bytes: 0,
     filename: run.filename ?? null,
     startedAt: startedAt.toISOString(),
-    finishedAt: null,
-  };
+  });
   const addError = (error: ImportRowError) => {
     report.errorCount++;
     if (report.errors.length < MAX_REPORTED_ERRORS) {

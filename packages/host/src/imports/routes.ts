@@ -1,13 +1,13 @@
 import { systemClock, type z } from '@impact-in/core';
 import type { Context } from 'hono';
-import { ErrorResponse, InboundResponse } from '../api-schemas.js';
+import { ErrorResponse, InboundResponse, pagination } from '../api-schemas.js';
 import type { AppDependencies, HostedConnector, RouteDefinition } from '../app.js';
 import { HttpError } from '../http-error.js';
 import { acceptInbound } from '../inbound.js';
 import { type Principal, tenantExists } from '../tenants.js';
 import { LocalBlobStore } from './blob-store.js';
 import { IdentityConflictError, listUsers, upsertUsers } from './identity.js';
-import { type ImportReport, runImport } from './import-service.js';
+import { emptyReport, type ImportReport, runImport } from './import-service.js';
 import {
   type BodyStream,
   multipartFile,
@@ -20,7 +20,6 @@ import {
   ImportQuery,
   ImportReportSchema,
   PageQuery,
-  pagination,
   UserListResponse,
   UsersBody,
   UsersResponse,
@@ -244,30 +243,16 @@ function importRoutes(deps: AppDependencies): RouteDefinition[] {
           : undefined;
         if (!row) throw new HttpError(404, 'not_found', `import ${id.slice(0, 100)} not found`);
         if (row.report) return c.json(row.report as ImportReport);
-        const running: ImportReport = {
+        const running = emptyReport({
           importId: row.id,
           provider: row.provider,
           mapping: row.mapping,
           status: row.status,
           dryRun: row.dry_run,
           strict: row.strict,
-          rows: 0,
-          imported: 0,
-          updated: 0,
-          unchanged: 0,
-          skipped: 0,
-          unmatched: 0,
-          errorCount: 0,
-          errors: [],
-          errorsTruncated: false,
-          ignoredColumns: [],
-          failure: null,
-          deliveries: null,
-          bytes: 0,
           filename: null,
           startedAt: new Date(row.created_at).toISOString(),
-          finishedAt: null,
-        };
+        });
         return c.json(running);
       },
     },

@@ -127,16 +127,3 @@ export const UserListResponse = z.object({
   ),
   pagination: PaginationSchema,
 });
-
-/** The pagination block of a list answer. */
-export function pagination(query: { page: number; limit: number }, total: number) {
-  const totalPages = Math.ceil(total / query.limit);
-  return {
-    page: query.page,
-    limit: query.limit,
-    total,
-    totalPages,
-    hasNext: query.page < totalPages,
-    hasPrev: query.page > 1,
-  };
-}

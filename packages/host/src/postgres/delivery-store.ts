@@ -11,7 +11,7 @@ import type {
   NewDelivery,
   ProviderResponse,
 } from '@impact-in/core';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type Selectable, sql } from 'kysely';
 import { createBatcher } from './batcher.js';
 import type { Database, DeliveriesTable } from './schema.js';
 
@@ -288,15 +288,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
     if (!isUuid(id)) return undefined;
     let query = this.#db
       .updateTable('impact_deliveries')
-      .set((eb) => ({
-        status: 'pending' as const,
-        attempt_count: 0,
-        replay_count: eb('replay_count', '+', 1),
-        next_attempt_at: options.now,
-        updated_at: options.now,
-        lease_owner: null,
-        lease_expires_at: null,
-      }))
+      .set(requeued(options.now))
       .where('id', '=', id)
       .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', options.now)]));
     if (options.companyId !== undefined) query = query.where('company_id', '=', options.companyId);
@@ -306,28 +298,20 @@ export class PostgresDeliveryStore implements DeliveryStore {
 
   async requeueFailed(ids: readonly string[], options: { companyId: string; now: Date }): Promise<string[]> {
     const valid = ids.filter(isUuid);
-    const requeued: string[] = [];
+    const done: string[] = [];
     for (let start = 0; start < valid.length; start += 5_000) {
       const rows = await this.#db
         .updateTable('impact_deliveries')
-        .set((eb) => ({
-          status: 'pending' as const,
-          attempt_count: 0,
-          replay_count: eb('replay_count', '+', 1),
-          next_attempt_at: options.now,
-          updated_at: options.now,
-          lease_owner: null,
-          lease_expires_at: null,
-        }))
+        .set(requeued(options.now))
         .where('id', '=', sql<string>`any(${valid.slice(start, start + 5_000)}::uuid[])`)
         .where('company_id', '=', options.companyId)
         .where('status', '=', 'failed')
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', options.now)]))
         .returning('id')
         .execute();
-      for (const row of rows) requeued.push(row.id);
+      for (const row of rows) done.push(row.id);
     }
-    return requeued;
+    return done;
   }
 
   async failedIds(query: { companyId: string; provider?: string; limit?: number }): Promise<string[]> {
@@ -343,6 +327,17 @@ export class PostgresDeliveryStore implements DeliveryStore {
     return rows.map((row) => row.id);
   }
 }
+
+/** A replay's columns: pending now, attempts reset, the replay counted, unleased. */
+const requeued = (now: Date) => (eb: ExpressionBuilder<Database, 'impact_deliveries'>) => ({
+  status: 'pending' as const,
+  attempt_count: 0,
+  replay_count: eb('replay_count', '+', 1),
+  next_attempt_at: now,
+  updated_at: now,
+  lease_owner: null,
+  lease_expires_at: null,
+});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
