@@ -207,6 +207,25 @@ export function connectorContext(
 }
 
 /**
+ * A tenant's config of a provider for inbound work: 404 when neither the tenant nor the
+ * environment configured it, 409 when the tenant disabled it.
+ */
+async function integrationConfig(
+  deps: AppDependencies,
+  tenantId: string,
+  provider: string,
+): Promise<unknown> {
+  const resolved = await deps.tenantIntegrations.resolve(tenantId, provider);
+  if (resolved.config === undefined) {
+    throw new HttpError(404, 'not_configured', `provider "${provider}" is not configured for this tenant`);
+  }
+  if (!resolved.enabled) {
+    throw new HttpError(409, 'integration_disabled', `${provider} is disabled for this tenant`);
+  }
+  return resolved.config;
+}
+
+/**
  * Reads the request body, refusing more than `limit` bytes with a 413. On Node it reads the
  * IncomingMessage directly: building a web Request body stream per request is the single most
  * expensive step of a small webhook.
@@ -449,13 +468,8 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!hosted?.connector.ingest) {
           throw new HttpError(404, 'unknown_provider', `no ingest for provider "${params.provider}"`);
         }
-        if (hosted.config === undefined) {
-          throw new HttpError(
-            404,
-            'not_configured',
-            `provider "${params.provider}" is not configured on this host`,
-          );
-        }
+        // The caller's tenant's own config of the provider, else the environment default.
+        const config = await integrationConfig(deps, companyId, params.provider!);
         const raw = await readBody(c, limit);
         let body: unknown;
         try {
@@ -466,7 +480,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         const records = await hosted.connector.ingest(
           params.kind!,
           body,
-          connectorContext(deps, hosted, companyId, c.req.raw.signal),
+          connectorContext(deps, hosted, companyId, c.req.raw.signal, config),
         );
         for (const record of records) {
           if (record.companyId !== undefined && record.companyId !== companyId) {
@@ -494,13 +508,6 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!hosted?.connector.webhook) {
           throw new HttpError(404, 'unknown_provider', `no webhook for provider "${params.provider}"`);
         }
-        if (hosted.config === undefined) {
-          throw new HttpError(
-            404,
-            'not_configured',
-            `provider "${params.provider}" is not configured on this host`,
-          );
-        }
         const headers: Record<string, string> = {};
         c.req.raw.headers.forEach((value, name) => {
           headers[name.toLowerCase()] = value;
@@ -510,9 +517,19 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (tenant !== undefined && !(await tenantExists(deps.db, tenant))) {
           throw new HttpError(404, 'unknown_tenant', 'no such tenant');
         }
+        // A tenant's URL verifies with that tenant's config (its own webhook secret, say).
+        const config =
+          tenant === undefined ? hosted.config : await integrationConfig(deps, tenant, params.provider!);
+        if (config === undefined) {
+          throw new HttpError(
+            404,
+            'not_configured',
+            `provider "${params.provider}" is not configured on this host`,
+          );
+        }
         const records = await hosted.connector.webhook(
           { method: c.req.method, url: c.req.url, headers, body: await readBody(c, limit) },
-          connectorContext(deps, hosted, tenant ?? '', c.req.raw.signal),
+          connectorContext(deps, hosted, tenant ?? '', c.req.raw.signal, config),
         );
         return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));
       },

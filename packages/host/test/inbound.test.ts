@@ -161,6 +161,56 @@ describe('POST /webhooks/benevity', () => {
   });
 });
 
+describe('per-tenant inbound config', () => {
+  it('verifies a tenant’s webhook URL with that tenant’s own secret, and refuses a disabled integration', async () => {
+    const tenantSecret = 'tenant-b-benevity-signature-secret';
+    const saved = await t.request(`/v1/tenants/${t.tenantB}/integrations/benevity/config`, {
+      method: 'PUT',
+      key: t.keys.otherTenant,
+      body: JSON.stringify({
+        config: {
+          apiUrl: 'http://127.0.0.1:9',
+          apiKey: 'tenant-b-benevity-api-key-0001',
+          signatureSecret: tenantSecret,
+        },
+      }),
+    });
+    expect(saved.status).toBe(200);
+    const send = (tenant: string, secret: string) => {
+      const body = volunteerWebhook(`wh_tenant_${tenant.slice(0, 8)}_${secret.length}_${Date.now()}`);
+      return t.request(`/webhooks/benevity?tenant=${tenant}`, {
+        method: 'POST',
+        key: null,
+        body,
+        headers: { 'content-type': 'application/json', 'x-benevity-signature': hmacSha256(secret, body) },
+      });
+    };
+    // B's URL takes B's secret, not the environment's; A's URL still takes the environment's.
+    expect((await send(t.tenantB, tenantSecret)).status).toBe(200);
+    expect((await send(t.tenantB, BENEVITY_TEST_CREDENTIALS.signatureSecret)).status).toBe(401);
+    expect((await send(t.tenantA, BENEVITY_TEST_CREDENTIALS.signatureSecret)).status).toBe(200);
+    expect((await send(t.tenantA, tenantSecret)).status).toBe(401);
+
+    // Disabled for B: its webhooks and ingest are refused with 409.
+    const disabled = await t.request(`/v1/tenants/${t.tenantB}/integrations/benevity/disable`, {
+      method: 'POST',
+      key: t.keys.otherTenant,
+    });
+    expect(disabled.status).toBe(200);
+    const refused = await json(await send(t.tenantB, tenantSecret));
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('integration_disabled');
+    const ingest = await json(
+      await t.request('/v1/ingest/benevity/volunteers', {
+        method: 'POST',
+        key: t.keys.otherTenant,
+        body: '[]',
+      }),
+    );
+    expect(ingest.status).toBe(409);
+  });
+});
+
 describe('POST /webhooks/workday', () => {
   it('checks the UsernameToken and publishes directory changes', async () => {
     const body = buildDirectoryNotification(
