@@ -2,6 +2,7 @@ import { defineConnector, hmacSha256, type ImpactEvent, verifyHmacSha256, z } fr
 import { type ProviderServer, startProviderServer } from '@impact-in/testing';
 import type { Kysely } from 'kysely';
 import { HttpResponse, http } from 'msw';
+import pg from 'pg';
 import pino from 'pino';
 import type { HostedConnector } from '../src/app.js';
 import { loadHostEnv } from '../src/config.js';
@@ -126,4 +127,28 @@ export function event(overrides: Partial<ImpactEvent> = {}): ImpactEvent {
     unit: 'hours',
     ...overrides,
   };
+}
+
+/**
+ * Drops a test database. It first waits (up to 5 s) for this process's closed pools to finish
+ * disconnecting: `with (force)` on a connection that is still saying goodbye makes the server
+ * send it a FATAL the pool no longer listens for (an unhandled error in the test run).
+ */
+export async function dropTestDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const { rows } = await admin.query<{ n: string }>(
+        'select count(*) as n from pg_stat_activity where datname = $1',
+        [name],
+      );
+      if (Number(rows[0]?.n ?? 0) === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await admin.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await admin.end();
+  }
 }

@@ -18,6 +18,7 @@ import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
 import { type Database, migrateToLatest } from '../src/postgres/index.js';
 import { createApiKey, createTenant } from '../src/tenants.js';
+import { dropTestDatabase } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WEBHOOK_SECRET = 'whsec-kintell-pg-test-0123456789';
@@ -43,12 +44,7 @@ beforeAll(async () => {
   db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 5 }) }),
   });
-  dropDatabase = async () => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
-    await client.connect();
-    await client.query(`drop database if exists ${name} with (force)`);
-    await client.end();
-  };
+  dropDatabase = () => dropTestDatabase(ADMIN_URL, name);
   await migrateToLatest(db);
   tenant = await createTenant(db, 'PG tenant');
   operator = (await createApiKey(db, tenant, 'operator')).key;

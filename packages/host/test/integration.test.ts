@@ -12,7 +12,7 @@ import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
 import { migrateToLatest, openDatabase } from '../src/postgres/index.js';
 import { createTenant } from '../src/tenants.js';
-import { acme, acmeHandlers, SIGNING_SECRET } from './helpers.js';
+import { acme, acmeHandlers, dropTestDatabase, SIGNING_SECRET } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -59,10 +59,7 @@ afterAll(async () => {
   await nc?.close();
   await host?.close();
   await provider?.close();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
+  await dropTestDatabase(ADMIN_URL, name);
 });
 
 describe('host on real PostgreSQL and NATS JetStream', () => {

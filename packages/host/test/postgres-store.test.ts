@@ -8,6 +8,7 @@ import {
   openDatabase,
   PostgresDeliveryStore,
 } from '../src/postgres/index.js';
+import { dropTestDatabase } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -28,10 +29,7 @@ async function realPostgres() {
     store: new PostgresDeliveryStore(db),
     cleanup: async () => {
       await db.destroy();
-      const client = new pg.Client({ connectionString: ADMIN_URL });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
+      await dropTestDatabase(ADMIN_URL, name);
     },
   };
 }

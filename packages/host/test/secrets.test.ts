@@ -17,7 +17,7 @@ import { rotateSecrets, TenantIntegrations } from '../src/integrations.js';
 import { keyFilePath, keyIdOf, keyRingBox, loadKeyRing } from '../src/keyring.js';
 import { migrateToLatest, openDatabase } from '../src/postgres/index.js';
 import { createApiKey, createTenant } from '../src/tenants.js';
-import { event } from './helpers.js';
+import { dropTestDatabase, event } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -98,10 +98,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await host?.close();
   await provider?.close();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
+  await dropTestDatabase(ADMIN_URL, name);
 });
 
 const gooderaConfig = (client: { clientId: string; clientSecret: string }) => ({
