@@ -10,6 +10,7 @@ import {
   type InboundRecord,
   InboundValidationError,
   type Logger,
+  type RawRequest,
   systemClock,
   type TokenStore,
   UnknownProviderError,
@@ -69,20 +70,7 @@ export interface AppDependencies {
   importLimitBytes?: number;
   /** The local folder uploads are kept in. */
   blobDir?: string;
-  /**
-   * A tenant's config of a provider: its own (issue: tenant integrations) or the env default.
-   * `undefined` when neither is configured.
-   */
-  resolveConfig?: (companyId: string, provider: string) => Promise<unknown | undefined>;
-  /**
-   * Which integrations a tenant has enabled. Default: every connector the environment configured.
-   */
-  integrations?: {
-    isEnabled(companyId: string, provider: string): Promise<boolean>;
-    /** Providers the tenant delivers to (enabled, configured, with a `deliver` capability). */
-    deliveryTargets(companyId: string): Promise<string[]>;
-  };
-  /** Per-tenant integration config (seed 003). */
+  /** Per-tenant integration config (seed 003): enablement, the config to use, delivery targets. */
   tenantIntegrations: TenantIntegrations;
   /** Bearer JWTs from an OIDC issuer, when configured. */
   oidc?: OidcVerifier | undefined;
@@ -210,7 +198,7 @@ export function connectorContext(
  * A tenant's config of a provider for inbound work: 404 when neither the tenant nor the
  * environment configured it, 409 when the tenant disabled it.
  */
-async function integrationConfig(
+export async function integrationConfig(
   deps: AppDependencies,
   tenantId: string,
   provider: string,
@@ -230,7 +218,7 @@ async function integrationConfig(
  * IncomingMessage directly: building a web Request body stream per request is the single most
  * expensive step of a small webhook.
  */
-async function readBody(c: Context, limit: number): Promise<Buffer> {
+export async function readBody(c: Context, limit: number): Promise<Buffer> {
   const declared = Number(c.req.header('content-length') ?? Number.NaN);
   const tooLarge = () => new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
   if (declared > limit) throw tooLarge();
@@ -256,6 +244,15 @@ async function readBody(c: Context, limit: number): Promise<Buffer> {
   const body = Buffer.from(await c.req.arrayBuffer());
   if (body.length > limit) throw tooLarge();
   return body;
+}
+
+/** A webhook as the connector's `webhook` capability takes it: lower-case headers, raw body. */
+export async function webhookRequest(c: Context, limit: number): Promise<RawRequest> {
+  const headers: Record<string, string> = {};
+  c.req.raw.headers.forEach((value, name) => {
+    headers[name.toLowerCase()] = value;
+  });
+  return { method: c.req.method, url: c.req.url, headers, body: await readBody(c, limit) };
 }
 
 /** The route table: every API route, its access rule and schemas. */
@@ -508,10 +505,6 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!hosted?.connector.webhook) {
           throw new HttpError(404, 'unknown_provider', `no webhook for provider "${params.provider}"`);
         }
-        const headers: Record<string, string> = {};
-        c.req.raw.headers.forEach((value, name) => {
-          headers[name.toLowerCase()] = value;
-        });
         // A multi-tenant host gives each tenant its own webhook URL: `?tenant=<id>`.
         const tenant = c.req.query('tenant')?.toLowerCase();
         if (tenant !== undefined && !(await tenantExists(deps.db, tenant))) {
@@ -528,7 +521,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
           );
         }
         const records = await hosted.connector.webhook(
-          { method: c.req.method, url: c.req.url, headers, body: await readBody(c, limit) },
+          await webhookRequest(c, limit),
           connectorContext(deps, hosted, tenant ?? '', c.req.raw.signal, config),
         );
         return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));

@@ -189,13 +189,6 @@ export async function createHost(options: HostOptions): Promise<Host> {
     bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
     importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
     blobDir: env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`,
-    resolveConfig: async (companyId, provider) =>
-      (await tenantIntegrations.resolve(companyId, provider)).config,
-    integrations: {
-      isEnabled: async (companyId, provider) =>
-        (await tenantIntegrations.resolve(companyId, provider)).enabled,
-      deliveryTargets: (companyId) => tenantIntegrations.deliveryTargets(companyId),
-    },
     tenantIntegrations,
     oidc: oidcOptions ? new OidcVerifier(oidcOptions) : undefined,
     adminRateLimit: env.IMPACT_IN_ADMIN_RATE_LIMIT,

@@ -117,13 +117,6 @@ export function streamBody(c: Context, limit: number): BodyStream {
   };
 }
 
-/** Reads a whole (small) body into memory, refusing more than `limit` bytes with a 413. */
-export async function readBodyBytes(c: Context, limit: number): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of streamBody(c, limit)) parts.push(chunk);
-  return Buffer.concat(parts);
-}
-
 /** A Content-Type split into its media type (lower-case) and parameters. */
 export function parseContentType(header: string | undefined): {
   type: string;

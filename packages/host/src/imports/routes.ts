@@ -1,20 +1,20 @@
-import { systemClock, type z } from '@impact-in/core';
+import type { z } from '@impact-in/core';
 import type { Context } from 'hono';
 import { ErrorResponse, InboundResponse, pagination } from '../api-schemas.js';
-import type { AppDependencies, HostedConnector, RouteDefinition } from '../app.js';
+import {
+  type AppDependencies,
+  connectorContext,
+  integrationConfig,
+  type RouteDefinition,
+  webhookRequest,
+} from '../app.js';
 import { HttpError } from '../http-error.js';
 import { acceptInbound } from '../inbound.js';
 import { type Principal, tenantExists } from '../tenants.js';
 import { LocalBlobStore } from './blob-store.js';
 import { IdentityConflictError, listUsers, upsertUsers } from './identity.js';
 import { emptyReport, type ImportReport, runImport } from './import-service.js';
-import {
-  type BodyStream,
-  multipartFile,
-  parseContentType,
-  readBodyBytes,
-  streamBody,
-} from './request-body.js';
+import { type BodyStream, multipartFile, parseContentType, streamBody } from './request-body.js';
 import {
   ImportListResponse,
   ImportQuery,
@@ -39,30 +39,13 @@ function tenantOf(principal: Principal | undefined): string {
 }
 
 /** The connector, enabled and configured for the tenant, or the 4xx saying why not. */
+/** The Kintell connector and this tenant's config of it (404 when missing, 409 when disabled). */
 async function kintellFor(deps: AppDependencies, companyId: string, capability: 'import' | 'webhook') {
-  const hosted: HostedConnector | undefined = deps.connectors.get(PROVIDER);
+  const hosted = deps.connectors.get(PROVIDER);
   if (!hosted?.connector[capability]) {
     throw new HttpError(404, 'unknown_provider', `this host has no ${PROVIDER} connector with ${capability}`);
   }
-  const enabled = deps.integrations
-    ? await deps.integrations.isEnabled(companyId, PROVIDER)
-    : hosted.config !== undefined;
-  if (!enabled) {
-    throw new HttpError(
-      409,
-      'integration_disabled',
-      `the ${PROVIDER} integration is not enabled for this tenant`,
-    );
-  }
-  const config = deps.resolveConfig ? await deps.resolveConfig(companyId, PROVIDER) : hosted.config;
-  if (config === undefined) {
-    throw new HttpError(
-      409,
-      'not_configured',
-      `the ${PROVIDER} integration has no configuration for this tenant`,
-    );
-  }
-  return { connector: hosted.connector, config };
+  return { connector: hosted.connector, hosted, config: await integrationConfig(deps, companyId, PROVIDER) };
 }
 
 /** The uploaded file: the raw body, or the `file` field of a multipart form. */
@@ -109,8 +92,7 @@ async function uploadOf(c: Context, limit: number) {
 function importRoutes(deps: AppDependencies): RouteDefinition[] {
   const limit = deps.importLimitBytes ?? 100 * MiB;
   const blobs = new LocalBlobStore(deps.blobDir ?? './.impact-in/blobs');
-  const deliveryTargets = async (companyId: string) =>
-    deps.integrations ? deps.integrations.deliveryTargets(companyId) : [...deps.dispatcher.providers];
+  const deliveryTargets = (companyId: string) => deps.tenantIntegrations.deliveryTargets(companyId);
   const errors = {
     400: { description: 'Bad query, malformed multipart body or no `file` field', schema: ErrorResponse },
     409: { description: 'The Kintell integration is not enabled for the tenant', schema: ErrorResponse },
@@ -343,23 +325,10 @@ function webhookRoutes(deps: AppDependencies): RouteDefinition[] {
         }
         if (!(await tenantExists(deps.db, tenant)))
           throw new HttpError(404, 'unknown_tenant', 'no such tenant');
-        const { connector, config } = await kintellFor(deps, tenant, 'webhook');
-        const headers: Record<string, string> = {};
-        c.req.raw.headers.forEach((value, header) => {
-          headers[header.toLowerCase()] = value;
-        });
-        const body = await readBodyBytes(c, limit);
-        const records = await connector.webhook!(
-          { method: c.req.method, url: c.req.url, headers, body },
-          {
-            config,
-            companyId: tenant,
-            http: deps.http,
-            tokens: deps.tokens,
-            logger: deps.logger.child({ provider: PROVIDER }),
-            clock: systemClock,
-            signal: c.req.raw.signal,
-          },
+        const { hosted, config } = await kintellFor(deps, tenant, 'webhook');
+        const records = await hosted.connector.webhook!(
+          await webhookRequest(c, limit),
+          connectorContext(deps, hosted, tenant, c.req.raw.signal, config),
         );
         if (records.some((record) => record.companyId !== undefined && record.companyId !== tenant)) {
           throw new HttpError(400, 'tenant_mismatch', 'the webhook names another tenant than its URL');
