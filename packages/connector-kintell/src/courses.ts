@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { defineCsvMapping } from './csv-import.js';
+import { personMatch } from './identity.js';
 import {
   cell,
   csvRow,
@@ -63,7 +64,12 @@ export const coursesMapping = defineCsvMapping({
     return {
       sourceId,
       occurredAt: completedAt,
-      data: { ...row, completed_at: completedAt, learner, unmatched: learner?.userId == null },
+      data: {
+        ...row,
+        completed_at: completedAt,
+        learner: personMatch(learner),
+        unmatched: learner?.userId == null,
+      },
       ...(learner?.userId
         ? {
             event: {

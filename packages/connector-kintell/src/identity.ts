@@ -3,6 +3,17 @@ import type { IdentityDirectory, IdentityFallback, ResolvedPerson } from './type
 import { normaliseEmail } from './values.js';
 
 /**
+ * How a person resolved, as records carry it: `{ userId, matchedBy }`. The person's email, name
+ * and external id are the row's own columns already; repeating them would double what every
+ * stored record weighs.
+ */
+export function personMatch(
+  person: ResolvedPerson | null | undefined,
+): Pick<ResolvedPerson, 'userId' | 'matchedBy'> | null {
+  return person ? { userId: person.userId, matchedBy: person.matchedBy } : null;
+}
+
+/**
  * Resolves a batch of people in place, with at most two directory calls: one `byExternalIds` for
  * every distinct external id, then one `byEmails` for the distinct normalised emails of the people
  * the ids did not match. The rest get the fallback: `unmatched` leaves `userId: null`, `email`

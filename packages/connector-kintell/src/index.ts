@@ -29,7 +29,7 @@ export {
   importCsv,
 } from './csv-import.js';
 export { sniffDelimiter } from './csv-text.js';
-export { resolvePeople } from './identity.js';
+export { personMatch, resolvePeople } from './identity.js';
 export {
   minutesToHours,
   SESSION_COLUMNS,

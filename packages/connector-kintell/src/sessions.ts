@@ -1,5 +1,6 @@
 import type { ImpactEvent, z } from '@impact-in/core';
 import { defineCsvMapping } from './csv-import.js';
+import { personMatch } from './identity.js';
 import type { ResolvedPerson } from './types.js';
 import {
   csvRow,
@@ -135,12 +136,11 @@ export interface SessionExtras {
 }
 
 /**
- * A session record's `data`: `sessionId`, every canonical column (`null` when empty; date-times
- * as ISO 8601 UTC), then the resolved people, the campaign and `unmatched`.
+ * A session record's `data`: every canonical column (`null` when empty; date-times as ISO 8601
+ * UTC), then how each person resolved (`{ userId, matchedBy }`), the campaign and `unmatched`.
  */
 export function sessionData(row: SessionRow, extras: SessionExtras): Record<string, unknown> {
   return {
-    sessionId: row.session_id,
     session_id: row.session_id,
     program: row.program,
     status: row.status,
@@ -157,8 +157,8 @@ export function sessionData(row: SessionRow, extras: SessionExtras): Record<stri
     rating: row.rating ?? null,
     feedback: row.feedback ?? null,
     company_ref: row.company_ref ?? null,
-    participant: extras.participant,
-    volunteer: extras.volunteer,
+    participant: personMatch(extras.participant),
+    volunteer: personMatch(extras.volunteer),
     campaignId: extras.campaignId,
     campaignRule: extras.campaignRule,
     unmatched: extras.unmatched,

@@ -111,7 +111,6 @@ describe('records and impact events', () => {
       companyId: 'company_789',
       occurredAt: '2025-03-04T10:45:00Z',
       data: {
-        sessionId: 's-1',
         session_id: 's-1',
         program: 'language_connect',
         status: 'completed',
@@ -128,22 +127,9 @@ describe('records and impact events', () => {
         rating: 4,
         feedback: 'Great',
         company_ref: 'ACME',
-        participant: {
-          role: 'participant',
-          email: 'learner1@example.org',
-          name: 'Learner 1',
-          externalId: 'kp-1',
-          userId: 'user_p1',
-          matchedBy: 'external_id',
-        },
-        volunteer: {
-          role: 'volunteer',
-          email: 'volunteer1@acme.example',
-          name: 'Volunteer 1',
-          externalId: 'kv-1',
-          userId: 'user_v1',
-          matchedBy: 'external_id',
-        },
+        // How each person resolved; their email, name and id are the row's own columns above.
+        participant: { userId: 'user_p1', matchedBy: 'external_id' },
+        volunteer: { userId: 'user_v1', matchedBy: 'external_id' },
         campaignId: 'camp-1',
         campaignRule: 0,
         unmatched: false,

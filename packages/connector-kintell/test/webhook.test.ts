@@ -178,7 +178,6 @@ describe('webhook bodies', () => {
       companyId: 'company_789',
       occurredAt: '2025-11-14T10:05:00Z',
       data: {
-        sessionId: 'ks-42',
         session_id: 'ks-42',
         program: 'language_connect',
         status: 'completed',
@@ -186,7 +185,8 @@ describe('webhook bodies', () => {
         scheduled_at: '2025-11-14T09:00:00Z',
         completed_at: '2025-11-14T09:45:00Z',
         duration_minutes: 45,
-        volunteer: { userId: 'vol@acme.example', matchedBy: 'fallback_email', externalId: 'kv-9' },
+        volunteer_id: 'kv-9',
+        volunteer: { userId: 'vol@acme.example', matchedBy: 'fallback_email' },
         participant: { userId: 'learner@example.org', matchedBy: 'fallback_email' },
         campaignId: 'camp-lc',
         campaignRule: 0,
@@ -226,7 +226,7 @@ describe('webhook bodies', () => {
       sourceId: 'evt_00',
       occurredAt: '2025-11-13T07:00:00Z',
       data: {
-        sessionId: 'ks-42',
+        session_id: 'ks-42',
         status: 'scheduled',
         program: 'mentorship',
         unmatched: true,
@@ -240,11 +240,8 @@ describe('webhook bodies', () => {
     const body = { ...completed, data: { ...completed.data, volunteer_email: undefined } };
     const [record] = await kintell.webhook!(request(body), context);
     expect(record!.event).toBeUndefined();
-    expect(record!.data.volunteer).toMatchObject({
-      userId: null,
-      matchedBy: 'unmatched',
-      externalId: 'kv-9',
-    });
+    expect(record!.data.volunteer).toEqual({ userId: null, matchedBy: 'unmatched' });
+    expect(record!.data.volunteer_id).toBe('kv-9');
   });
 
   it('refuses a type that disagrees with the path, naming type', async () => {

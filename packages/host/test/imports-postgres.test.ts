@@ -16,7 +16,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
-import { type Database, migrateToLatest } from '../src/postgres/index.js';
+import { type Database, migrateToLatest, registerPgPool } from '../src/postgres/index.js';
 import { createApiKey, createTenant } from '../src/tenants.js';
 import { dropTestDatabase } from './helpers.js';
 
@@ -41,9 +41,9 @@ beforeAll(async () => {
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 5 }) }),
-  });
+  // Registered like `openDatabase` does it, so imports stream new rows in with COPY.
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 5 });
+  db = registerPgPool(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
   dropDatabase = () => dropTestDatabase(ADMIN_URL, name);
   await migrateToLatest(db);
   tenant = await createTenant(db, 'PG tenant');

@@ -15,7 +15,7 @@ import {
 import type { Kysely } from 'kysely';
 import { HttpError } from '../http-error.js';
 import type { Database } from '../postgres/schema.js';
-import { PostgresIdentityDirectory } from './identity.js';
+import { analyzeDirectoryIfStale, PostgresIdentityDirectory } from './identity.js';
 import { RecordWriter } from './record-writer.js';
 import { StreamTee } from './tee.js';
 
@@ -208,6 +208,7 @@ export async function runImport(
   stored?.catch(() => tee?.consumerFailed());
   const context = connectorContext(deps, run, importId);
   let thrown: unknown;
+  await analyzeDirectoryIfStale(deps.db);
 
   const attempt = async (db: Kysely<Database>) => {
     const writer = new RecordWriter(db, {

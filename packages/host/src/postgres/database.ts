@@ -1,6 +1,32 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect } from 'kysely';
+import type { Pool } from 'pg';
 import type { Database } from './schema.js';
+
+// One registry per process, even when the ESM and CJS builds (or two entry points) are both loaded.
+const REGISTRY = Symbol.for('@impact-in/host.pgPools');
+const registryHolder = globalThis as { [REGISTRY]?: WeakMap<object, Pool> };
+registryHolder[REGISTRY] ??= new WeakMap();
+const pgPools: WeakMap<object, Pool> = registryHolder[REGISTRY];
+
+/**
+ * Tells the host which node-postgres pool a Kysely instance runs on, so that bulk writes (CSV
+ * imports) can stream rows with `COPY` instead of statements. `openDatabase` does this itself;
+ * call it when you build the Kysely instance you pass to `createHost`.
+ *
+ * @example
+ * const pool = new pg.Pool({ connectionString });
+ * const db = registerPgPool(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
+ */
+export function registerPgPool<T extends Kysely<Database>>(db: T, pool: Pool): T {
+  pgPools.set(db, pool);
+  return db;
+}
+
+/** The pool registered for `db` (not for a transaction of it), if any. */
+export function pgPoolOf(db: Kysely<Database>): Pool | undefined {
+  return pgPools.get(db);
+}
 
 export interface OpenDatabaseOptions {
   /** `postgres://…`. Without it, embedded PGlite is used. */
@@ -38,7 +64,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<K
         `[impact-in] [postgres] cannot connect to DATABASE_URL: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return registerPgPool(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
   }
   const [{ PGlite }, { PGliteDialect }] = await Promise.all([
     import('@electric-sql/pglite'),

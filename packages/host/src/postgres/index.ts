@@ -1,4 +1,4 @@
-export { type OpenDatabaseOptions, openDatabase } from './database.js';
+export { type OpenDatabaseOptions, openDatabase, pgPoolOf, registerPgPool } from './database.js';
 export { PostgresDeliveryStore } from './delivery-store.js';
 export { migrateToLatest, pendingMigrations } from './migrations.js';
 export { PGliteDialect } from './pglite-dialect.js';

@@ -71,4 +71,17 @@ export const importMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_imported_records_event_id': {
+    // A record's impact event is a function of its data (the row, the people's user ids, the
+    // campaign): storing the event too doubled what every imported row weighs. Records keep the
+    // event's id, which links them to their deliveries; the event is rebuilt from the upload.
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await sql`alter table imported_records add column event_id text`.execute(db);
+      await sql`update imported_records set event_id = event ->> 'eventId' where event is not null`.execute(
+        db,
+      );
+      await sql`alter table imported_records drop column event`.execute(db);
+    },
+  },
 };

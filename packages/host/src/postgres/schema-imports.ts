@@ -34,7 +34,8 @@ export interface ImportedRecordsTable {
   kind: string;
   source_id: string;
   data: Json;
-  event: NullableJson;
+  /** The id of the record's impact event, if it has one (the event itself is rebuilt from the upload). */
+  event_id: string | null;
   campaign_id: string | null;
   /** The import that last inserted or changed the row. */
   import_id: string;
