@@ -19,6 +19,7 @@ import type { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { createApp, type HostedConnector, type RouteDefinition } from './app.js';
 import type { HostEnv } from './config.js';
+import { failInterruptedImports, IMPORT_STALE_AFTER_MS } from './imports/import-service.js';
 import { TenantIntegrations } from './integrations.js';
 import { keyRingBox, loadKeyRing } from './keyring.js';
 import { createMetrics } from './metrics.js';
@@ -196,6 +197,16 @@ export async function createHost(options: HostOptions): Promise<Host> {
   });
 
   let intake: Subscription | undefined;
+  let importSweep: ReturnType<typeof setInterval> | undefined;
+  const sweepInterruptedImports = async () => {
+    try {
+      for (const importId of await failInterruptedImports(db)) {
+        logger.warn({ importId }, 'an import interrupted by a stopped host was marked failed');
+      }
+    } catch (error) {
+      logger.warn({ err: String(error) }, 'interrupted imports could not be checked');
+    }
+  };
   return {
     app,
     integrations: tenantIntegrations,
@@ -205,6 +216,10 @@ export async function createHost(options: HostOptions): Promise<Host> {
     bus,
     async start() {
       dispatcher.start();
+      // Imports left running by a host that died are failed by whichever replica sees them first.
+      await sweepInterruptedImports();
+      importSweep = setInterval(sweepInterruptedImports, IMPORT_STALE_AFTER_MS / 2);
+      importSweep.unref();
       // Events published on the bus are stored like API submissions; the message is acked only
       // after the store has them (the handler resolves after submit).
       intake = await bus.subscribe<unknown>(
@@ -249,6 +264,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       );
     },
     async close() {
+      clearInterval(importSweep);
       await intake?.close();
       await dispatcher.close({ timeoutMs: 10_000 });
       await http.close();

@@ -22,6 +22,11 @@ import { StreamTee } from './tee.js';
 /** The first this many row errors are listed; `errorCount` counts them all. */
 export const MAX_REPORTED_ERRORS = 100;
 
+/** How often a running import touches its row (`imports.heartbeat_at`). */
+export const IMPORT_HEARTBEAT_MS = 5_000;
+/** A running import silent for this long was interrupted: its host stopped or died. */
+export const IMPORT_STALE_AFTER_MS = 60_000;
+
 export interface ImportRowError {
   line: number;
   column?: string | undefined;
@@ -74,6 +79,8 @@ export interface ImportServiceDeps {
   logger: Logger;
   /** Providers the tenant delivers to. */
   deliveryTargets(companyId: string): Promise<string[]>;
+  /** Heartbeat interval; default {@link IMPORT_HEARTBEAT_MS}. */
+  heartbeatMs?: number;
 }
 
 /** One upload to import. */
@@ -175,9 +182,35 @@ export async function runImport(
       created_by: run.createdBy ?? null,
       created_at: startedAt,
       finished_at: null,
+      heartbeat_at: startedAt,
     })
     .execute();
+  const heartbeat = setInterval(() => {
+    deps.db
+      .updateTable('imports')
+      .set({ heartbeat_at: new Date() })
+      .where('id', '=', importId)
+      .where('status', '=', 'running')
+      .execute()
+      .catch((error: unknown) =>
+        deps.logger.warn({ importId, err: String(error) }, 'an import heartbeat was not recorded'),
+      );
+  }, deps.heartbeatMs ?? IMPORT_HEARTBEAT_MS);
+  heartbeat.unref();
+  try {
+    return await importAndRecord(deps, run, importId, startedAt, blobKey);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
 
+async function importAndRecord(
+  deps: ImportServiceDeps,
+  run: ImportRun,
+  importId: string,
+  startedAt: Date,
+  blobKey: string | null,
+): Promise<{ status: 200 | 422; report: ImportReport }> {
   const report = emptyReport({
     importId,
     provider: run.connector.id,
@@ -353,6 +386,7 @@ export async function runImport(
       blob_key: failed ? null : blobKey,
       report: JSON.stringify(report),
       finished_at: report.finishedAt,
+      heartbeat_at: null,
     })
     .where('id', '=', importId)
     .execute();
@@ -417,4 +451,64 @@ async function deliverFromBlob(
   }
   await flush();
   return result;
+}
+
+/**
+ * Marks failed the imports left `running` by a host that stopped or died mid-import: those whose
+ * heartbeat is older than `staleAfterMs`. Their report says so (`failure.code: "interrupted"`);
+ * rows written before the interruption stay stored, and importing the file again completes them
+ * (imports are idempotent per row). Safe on several replicas: a live import keeps its heartbeat
+ * fresh, and each stale row is claimed by one compare-and-set update. Returns the imports marked.
+ */
+export async function failInterruptedImports(
+  db: Kysely<Database>,
+  options: { staleAfterMs?: number; now?: Date } = {},
+): Promise<string[]> {
+  const now = options.now ?? new Date();
+  const before = new Date(now.getTime() - (options.staleAfterMs ?? IMPORT_STALE_AFTER_MS));
+  const stale = await db
+    .selectFrom('imports')
+    .select(['id', 'provider', 'mapping', 'dry_run', 'strict', 'created_at', 'heartbeat_at'])
+    .where('status', '=', 'running')
+    .where((eb) =>
+      eb.or([
+        eb('heartbeat_at', '<', before),
+        // Rows from before heartbeats existed.
+        eb.and([eb('heartbeat_at', 'is', null), eb('created_at', '<', before)]),
+      ]),
+    )
+    .limit(1_000)
+    .execute();
+  const failed: string[] = [];
+  for (const row of stale) {
+    const report = emptyReport({
+      importId: row.id,
+      provider: row.provider,
+      mapping: row.mapping,
+      status: 'failed',
+      dryRun: row.dry_run,
+      strict: row.strict,
+      filename: null,
+      startedAt: new Date(row.created_at).toISOString(),
+    });
+    report.failure = {
+      code: 'interrupted',
+      message:
+        'the host stopped before this import finished; rows written before that are kept, and importing the file again completes it',
+    };
+    report.finishedAt = now.toISOString();
+    const updated = await db
+      .updateTable('imports')
+      .set({ status: 'failed', report: JSON.stringify(report), finished_at: now, heartbeat_at: null })
+      .where('id', '=', row.id)
+      .where('status', '=', 'running')
+      .where((eb) =>
+        row.heartbeat_at === null
+          ? eb('heartbeat_at', 'is', null)
+          : eb('heartbeat_at', '=', row.heartbeat_at),
+      )
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) > 0) failed.push(row.id);
+  }
+  return failed;
 }

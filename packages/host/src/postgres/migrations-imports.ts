@@ -84,4 +84,13 @@ export const importMigrations: Record<string, Migration> = {
       await sql`alter table imported_records drop column event`.execute(db);
     },
   },
+  '0007_imports_heartbeat': {
+    // A running import touches its row every few seconds; one whose host died stops doing so,
+    // and any replica then marks it failed (see failInterruptedImports).
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await sql`alter table imports add column heartbeat_at timestamptz`.execute(db);
+      await sql`create index imports_running on imports (heartbeat_at) where status = 'running'`.execute(db);
+    },
+  },
 };

@@ -22,6 +22,8 @@ export interface ImportsTable {
   created_by: string | null;
   created_at: Timestamp;
   finished_at: Timestamp | null;
+  /** Last sign of life of a running import (see `failInterruptedImports`). */
+  heartbeat_at: Timestamp | null;
 }
 
 /**
