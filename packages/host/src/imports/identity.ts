@@ -79,6 +79,71 @@ export class PostgresIdentityDirectory {
   }
 }
 
+/** A flat copy of a string that references no larger one. */
+const ownString = (text: string): string => Buffer.from(text, 'utf8').toString('utf8');
+
+/** What an importer asks of a directory (the connector's `IdentityDirectory`). */
+export interface DirectoryLookups {
+  byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>>;
+  byEmails(emails: readonly string[]): Promise<Map<string, string>>;
+}
+
+/**
+ * A directory that remembers, for one import, every answer it got, misses included: an export
+ * names the same few thousand people on every batch, and asking PostgreSQL again for each batch
+ * cost it about as much as storing the rows. Within one import the directory is a snapshot.
+ * At most `maxEntries` answers are kept per kind; past that, new ones are asked for every time.
+ */
+export class CachedIdentityDirectory implements DirectoryLookups {
+  readonly #inner: DirectoryLookups;
+  readonly #maxEntries: number;
+  /** Per provider: external id → user id, or null for "no such user". */
+  readonly #byExternalId = new Map<string, Map<string, string | null>>();
+  readonly #byEmail = new Map<string, string | null>();
+
+  constructor(inner: DirectoryLookups, options: { maxEntries?: number } = {}) {
+    this.#inner = inner;
+    this.#maxEntries = options.maxEntries ?? 200_000;
+  }
+
+  byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>> {
+    let cache = this.#byExternalId.get(provider);
+    if (!cache) {
+      cache = new Map();
+      this.#byExternalId.set(provider, cache);
+    }
+    return this.#lookup(cache, externalIds, (missing) => this.#inner.byExternalIds(provider, missing));
+  }
+
+  byEmails(emails: readonly string[]): Promise<Map<string, string>> {
+    return this.#lookup(this.#byEmail, emails, (missing) => this.#inner.byEmails(missing));
+  }
+
+  async #lookup(
+    cache: Map<string, string | null>,
+    keys: readonly string[],
+    ask: (missing: string[]) => Promise<Map<string, string>>,
+  ): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const cached = cache.get(key);
+      if (cached === undefined) missing.push(key);
+      else if (cached !== null) found.set(key, cached);
+    }
+    if (missing.length === 0) return found;
+    const answered = await ask(missing);
+    for (const key of missing) {
+      const userId = answered.get(key);
+      if (userId !== undefined) found.set(key, userId);
+      // A copy of the key: the importer's strings are slices of whole upload chunks, which a
+      // cached slice would keep alive.
+      if (cache.size < this.#maxEntries) cache.set(ownString(key), userId ?? null);
+    }
+    return found;
+  }
+}
+
 export interface PlatformUserInput {
   userId: string;
   email?: string | null | undefined;

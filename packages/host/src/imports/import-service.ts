@@ -15,7 +15,7 @@ import {
 import type { Kysely } from 'kysely';
 import { HttpError } from '../http-error.js';
 import type { Database } from '../postgres/schema.js';
-import { analyzeDirectoryIfStale, PostgresIdentityDirectory } from './identity.js';
+import { analyzeDirectoryIfStale, CachedIdentityDirectory, PostgresIdentityDirectory } from './identity.js';
 import { RecordWriter } from './record-writer.js';
 import { StreamTee } from './tee.js';
 
@@ -260,7 +260,7 @@ async function importAndRecord(
         strict: run.strict,
         mapping: run.mapping,
         companyId: run.companyId,
-        identity: new PostgresIdentityDirectory(db, run.companyId),
+        identity: new CachedIdentityDirectory(new PostgresIdentityDirectory(db, run.companyId)),
         signal: run.signal,
         onHeader: (header: { ignored?: string[] }) => {
           headerRead = true;
@@ -440,7 +440,7 @@ async function deliverFromBlob(
       strict: false,
       mapping: run.mapping,
       companyId: run.companyId,
-      identity: new PostgresIdentityDirectory(deps.db, run.companyId),
+      identity: new CachedIdentityDirectory(new PostgresIdentityDirectory(deps.db, run.companyId)),
     },
     connectorContext(deps, run, importId),
   ) as AsyncIterable<ImportItem>;
