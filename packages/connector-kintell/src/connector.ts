@@ -4,7 +4,7 @@ import { coursesMapping } from './courses.js';
 import { type AnyCsvMapping, importCsv } from './csv-import.js';
 import { sessionsMapping } from './sessions.js';
 import type { KintellImportOptions } from './types.js';
-import { parseKintellWebhook, verifyKintellWebhook } from './webhook.js';
+import { parseKintellWebhook, resolveKintellWebhook, verifyKintellWebhook } from './webhook.js';
 
 /** The mappings `options.mapping` selects: `sessions` (the default) and `courses`. */
 export const KINTELL_MAPPINGS: Readonly<Record<string, AnyCsvMapping>> = Object.freeze({
@@ -77,6 +77,9 @@ export const kintell = defineConnector({
 
   async webhook(request, context) {
     verifyKintellWebhook(request, context.config, context.clock);
-    return parseKintellWebhook(request, context.config, context.companyId);
+    // With the tenant's directory (the host gives one), people resolve as in a CSV import.
+    return context.identity
+      ? resolveKintellWebhook(request, context.config, context.identity, context.companyId)
+      : parseKintellWebhook(request, context.config, context.companyId);
   },
 });

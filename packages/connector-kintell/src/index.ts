@@ -83,6 +83,7 @@ export {
   KintellWebhookSchema,
   type KintellWebhookType,
   parseKintellWebhook,
+  resolveKintellWebhook,
   signKintellWebhook,
   verifyKintellWebhook,
 } from './webhook.js';

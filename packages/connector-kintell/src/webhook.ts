@@ -14,8 +14,9 @@ import {
 } from '@impact-in/core';
 import { compileCampaignRules, matchCampaign } from './campaigns.js';
 import type { KintellConfig } from './config.js';
-import { sessionCompletedEvent, sessionData, sessionRowSchema } from './sessions.js';
-import type { ResolvedPerson } from './types.js';
+import { resolvePeople } from './identity.js';
+import { type SessionRow, sessionCompletedEvent, sessionData, sessionRowSchema } from './sessions.js';
+import type { IdentityDirectory, ResolvedPerson } from './types.js';
 import { isoUtc, normaliseEmail } from './values.js';
 
 /** The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
@@ -148,21 +149,17 @@ function webhookPerson(
   return { role, email, name, externalId, userId, matchedBy: userId ? 'fallback_email' : 'unmatched' };
 }
 
-/**
- * Parses a verified webhook into one record: kind `session.scheduled` or `session.completed`,
- * `sourceId` = the webhook event `id` (replays of it are refused by the host), `data` = the session
- * fields as in a CSV import plus `sessionId`, `webhookEventId` and `webhookType`. The type must
- * agree with the path the request was posted to (`…/session-completed`); any other path accepts
- * both. A `session.completed` webhook carries a `session_completed` event when the volunteer has
- * an email, which serves as the user id (the same event id as the CSV import's).
- *
- * @example parseKintellWebhook(request, config, 'company_789')
- */
-export function parseKintellWebhook(
+/** A verified webhook's validated session, before its people are resolved. */
+interface ParsedWebhook {
+  body: z.output<typeof KintellWebhookSchema>;
+  session: SessionRow;
+  status: 'scheduled' | 'completed';
+}
+
+function parseWebhookSession(
   request: Pick<RawRequest, 'url' | 'body'>,
-  config: Pick<KintellConfig, 'campaigns' | 'timezone'>,
-  companyId?: string,
-): InboundRecord[] {
+  config: Pick<KintellConfig, 'timezone'>,
+): ParsedWebhook {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(request.body).toString('utf8'));
@@ -203,18 +200,38 @@ export function parseKintellWebhook(
       { path: 'data.status', message: `is ${session.status} but the webhook type is ${body.type}` },
     ]);
   }
-  const participant = webhookPerson(
-    'participant',
-    session.participant_email,
-    session.participant_name,
-    session.participant_id,
-  );
-  const volunteer = webhookPerson(
-    'volunteer',
-    session.volunteer_email,
-    session.volunteer_name,
-    session.volunteer_id,
-  );
+  return { body, session, status };
+}
+
+/** The people a webhook names, as the importer resolves them before looking them up. */
+function webhookPeople(session: SessionRow): { participant: ResolvedPerson; volunteer: ResolvedPerson } {
+  return {
+    participant: {
+      role: 'participant',
+      email: session.participant_email,
+      name: session.participant_name,
+      externalId: session.participant_id,
+      userId: null,
+      matchedBy: 'unmatched',
+    },
+    volunteer: {
+      role: 'volunteer',
+      email: session.volunteer_email,
+      name: session.volunteer_name,
+      externalId: session.volunteer_id,
+      userId: null,
+      matchedBy: 'unmatched',
+    },
+  };
+}
+
+function webhookRecord(
+  { body, session, status }: ParsedWebhook,
+  people: { participant: ResolvedPerson; volunteer: ResolvedPerson },
+  config: Pick<KintellConfig, 'campaigns' | 'timezone'>,
+  companyId: string | undefined,
+): InboundRecord[] {
+  const { participant, volunteer } = people;
   const campaign = matchCampaign(compileCampaignRules(config.campaigns, config.timezone), {
     program: session.program,
     companyRef: session.company_ref,
@@ -254,4 +271,64 @@ export function parseKintellWebhook(
       ...(event ? { event } : {}),
     },
   ];
+}
+
+/**
+ * Parses a verified webhook into one record: kind `session.scheduled` or `session.completed`,
+ * `sourceId` = the webhook event `id` (replays of it are refused by the host), `data` = the session
+ * fields as in a CSV import plus `webhookEventId` and `webhookType`. The type must agree with the
+ * path the request was posted to (`…/session-completed`); any other path accepts both. Without a
+ * directory, each person's normalised email serves as their user id, and a `session.completed`
+ * webhook carries a `session_completed` event when the volunteer has an email (the same event
+ * id as the CSV import's). {@link resolveKintellWebhook} resolves people through a directory.
+ *
+ * @example parseKintellWebhook(request, config, 'company_789')
+ */
+export function parseKintellWebhook(
+  request: Pick<RawRequest, 'url' | 'body'>,
+  config: Pick<KintellConfig, 'campaigns' | 'timezone'>,
+  companyId?: string,
+): InboundRecord[] {
+  const parsed = parseWebhookSession(request, config);
+  const { session } = parsed;
+  const people = {
+    participant: webhookPerson(
+      'participant',
+      session.participant_email,
+      session.participant_name,
+      session.participant_id,
+    ),
+    volunteer: webhookPerson(
+      'volunteer',
+      session.volunteer_email,
+      session.volunteer_name,
+      session.volunteer_id,
+    ),
+  };
+  return webhookRecord(parsed, people, config, companyId);
+}
+
+/**
+ * Parses a verified webhook like {@link parseKintellWebhook}, resolving its people through the
+ * tenant's directory as a CSV import does: Kintell id first, then normalised email, then the
+ * config's `identityFallback`. A webhook is never refused for a person it cannot match (Kintell
+ * would retry it forever): with `reject`, as with `unmatched`, the record is stored unmatched and
+ * carries no event.
+ *
+ * @example await resolveKintellWebhook(request, config, directory, 'company_789')
+ */
+export async function resolveKintellWebhook(
+  request: Pick<RawRequest, 'url' | 'body'>,
+  config: Pick<KintellConfig, 'campaigns' | 'timezone' | 'identityFallback'>,
+  directory: IdentityDirectory,
+  companyId?: string,
+): Promise<InboundRecord[]> {
+  const parsed = parseWebhookSession(request, config);
+  const people = webhookPeople(parsed.session);
+  await resolvePeople([people.participant, people.volunteer], {
+    provider: 'kintell',
+    directory,
+    fallback: config.identityFallback === 'email' ? 'email' : 'unmatched',
+  });
+  return webhookRecord(parsed, people, config, companyId);
 }

@@ -9,6 +9,7 @@ import {
 import { createConnectorHarness, createFakeClock } from '@impact-in/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type KintellConfigInput, kintell, signKintellWebhook, verifyKintellWebhook } from '../src/index.js';
+import { fakeDirectory } from './helpers.js';
 
 const SECRET = 'kintell-webhook-secret-0001';
 const PREVIOUS = 'kintell-webhook-secret-0000';
@@ -302,5 +303,71 @@ describe('webhook bodies', () => {
     const error = await kintell.webhook!(request(text), context).catch((caught) => caught);
     expect(error).toBeInstanceOf(InboundValidationError);
     expect(error.issues[0].path).toBe('data.participant_name');
+  });
+});
+
+describe('webhook people through the tenant directory', () => {
+  const withDirectory = (config: KintellConfigInput, directory: ReturnType<typeof fakeDirectory>) => ({
+    ...contextWith({ webhookSecret: SECRET, timezone: 'Europe/Oslo', ...config }),
+    identity: directory,
+  });
+
+  it('resolves people by Kintell id, then email, and credits the directory’s user', async () => {
+    const directory = fakeDirectory({
+      byExternalId: { 'kv-9': 'emp-1042' },
+      byEmail: { 'learner@example.org': 'usr-77', 'vol@acme.example': 'not-used' },
+    });
+    const [record] = await kintell.webhook!(request(completed), withDirectory({}, directory));
+    expect(record!.data).toMatchObject({
+      participant: { userId: 'usr-77', matchedBy: 'email' },
+      volunteer: { userId: 'emp-1042', matchedBy: 'external_id' },
+      unmatched: false,
+    });
+    expect(record!.event).toMatchObject({
+      eventId: 'kintell-session-ks-42',
+      userId: 'emp-1042',
+      metadata: { participantUserId: 'usr-77' },
+    });
+    expect(ImpactEventSchema.safeParse(record!.event).success).toBe(true);
+    expect(directory.calls).toEqual([
+      { method: 'byExternalIds', provider: 'kintell', keys: ['kv-9'] },
+      { method: 'byEmails', keys: ['learner@example.org'] },
+    ]);
+  });
+
+  it('keeps an unknown volunteer unmatched, with no event, by default and with reject', async () => {
+    for (const identityFallback of [undefined, 'reject'] as const) {
+      const config = identityFallback ? { identityFallback } : {};
+      const [record] = await kintell.webhook!(request(completed), withDirectory(config, fakeDirectory()));
+      expect(record!.data).toMatchObject({
+        volunteer: { userId: null, matchedBy: 'unmatched' },
+        participant: { userId: null, matchedBy: 'unmatched' },
+        unmatched: true,
+      });
+      expect(record!.event).toBeUndefined();
+    }
+  });
+
+  it('uses the normalised email with fallback email', async () => {
+    const directory = fakeDirectory({ byEmail: { 'learner@example.org': 'usr-77' } });
+    const [record] = await kintell.webhook!(
+      request(completed),
+      withDirectory({ identityFallback: 'email' }, directory),
+    );
+    expect(record!.data).toMatchObject({
+      participant: { userId: 'usr-77', matchedBy: 'email' },
+      volunteer: { userId: 'vol@acme.example', matchedBy: 'fallback_email' },
+    });
+    expect(record!.event?.userId).toBe('vol@acme.example');
+  });
+
+  it('still verifies the signature before asking the directory anything', async () => {
+    const directory = fakeDirectory();
+    const error = await kintell.webhook!(
+      request(completed, { secret: 'wrong-secret-wrong-secret' }),
+      withDirectory({}, directory),
+    ).catch((caught) => caught);
+    expect(error).toBeInstanceOf(WebhookVerificationError);
+    expect(directory.calls).toEqual([]);
   });
 });

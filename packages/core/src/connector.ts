@@ -9,6 +9,15 @@ import type { RetryPolicy } from './retry-policy.js';
 import type { ImpactEvent, InboundRecord } from './schemas.js';
 
 /** What every capability receives: its tools, never globals or `process.env`. */
+/**
+ * The tenant's platform users, as a connector can look them up: provider ids and normalised
+ * (trimmed, lower-cased, NFC) emails to platform user ids. Missing keys mean "no such user".
+ */
+export interface IdentityDirectory {
+  byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>>;
+  byEmails(emails: readonly string[]): Promise<Map<string, string>>;
+}
+
 export interface ConnectorContext<TConfig> {
   /** The validated config for this tenant. */
   config: TConfig;
@@ -19,6 +28,11 @@ export interface ConnectorContext<TConfig> {
   logger: Logger;
   clock: Clock;
   signal: AbortSignal;
+  /**
+   * The tenant's user directory, when the caller has one (the host gives its own to webhooks):
+   * connectors map the people a provider names to platform users with it.
+   */
+  identity?: IdentityDirectory | undefined;
 }
 
 export interface DeliverInput {

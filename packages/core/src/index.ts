@@ -14,6 +14,7 @@ export {
   defineConnector,
   type FieldIssue,
   type HealthResult,
+  type IdentityDirectory,
   type ImportItem,
   type ImportOptions,
   type RawRequest,

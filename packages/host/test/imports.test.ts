@@ -766,6 +766,70 @@ describe('Kintell session webhooks', () => {
       headers: { 'x-kintell-signature': signKintellWebhook(secret, body, at) },
     });
 
+  it('resolves the people of a webhook through the tenant’s directory, as an import does', async () => {
+    const loaded = await t.request('/v1/identity/users', {
+      method: 'PUT',
+      key: t.keys.operator,
+      body: JSON.stringify({
+        users: [
+          { userId: 'emp-webhook', email: 'mentor.hook@acme.example', externalIds: { kintell: 'K-HOOK' } },
+          { userId: 'learner-webhook', email: 'learner.hook@example.com' },
+        ],
+      }),
+    });
+    expect(loaded.status).toBe(200);
+    const body = JSON.stringify({
+      id: 'evt_wh_dir',
+      type: 'session.completed',
+      created_at: '2025-03-01T11:05:00Z',
+      data: {
+        session_id: 'wh-dir',
+        program: 'language_connect',
+        scheduled_at: '2025-03-01T10:00:00Z',
+        completed_at: '2025-03-01T11:00:00Z',
+        duration_minutes: 90,
+        participant_email: ' Learner.Hook@EXAMPLE.com',
+        volunteer_email: 'old.address@acme.example',
+        volunteer_id: 'K-HOOK',
+      },
+    });
+    expect((await post('/v1/webhooks/session-completed', body)).status).toBe(200);
+    await waitUntil(
+      () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_dir'),
+      2_000,
+      'the webhook to be published',
+    );
+    const message = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_dir')!;
+    expect(message.data).toMatchObject({
+      data: {
+        volunteer: { userId: 'emp-webhook', matchedBy: 'external_id' },
+        participant: { userId: 'learner-webhook', matchedBy: 'email' },
+        unmatched: false,
+      },
+      event: {
+        eventId: 'kintell-session-wh-dir',
+        userId: 'emp-webhook',
+        value: 1.5,
+        metadata: { participantUserId: 'learner-webhook' },
+      },
+    });
+    // Another tenant's webhook does not see this tenant's directory: it stays unmatched there.
+    const other = JSON.stringify({ ...JSON.parse(body), id: 'evt_wh_dir_b' });
+    const elsewhere = await post('/v1/webhooks/session-completed', other, { tenant: t.tenantB });
+    expect(elsewhere.status).toBe(200);
+    await waitUntil(
+      () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_dir_b'),
+      2_000,
+      'tenant B’s webhook to be published',
+    );
+    const b = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_dir_b')!;
+    expect(b.data).toMatchObject({
+      companyId: t.tenantB,
+      data: { volunteer: { userId: null }, participant: { userId: null }, unmatched: true },
+    });
+    expect((b.data as Body).event).toBeUndefined();
+  });
+
   it('accepts a signed webhook, stores it, publishes it on its subject, and refuses a replay (409)', async () => {
     const body = session('evt_wh_1', 'session.completed');
     const response = await post('/v1/webhooks/session-completed', body);
@@ -778,11 +842,13 @@ describe('Kintell session webhooks', () => {
     );
     const message = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_1')!;
     expect(message.subject).toBe('kintell.session.completed');
+    // Nobody in the tenant's directory has these emails: stored unmatched, with no event.
     expect(message.data).toMatchObject({
       companyId: t.tenantA,
       kind: 'session.completed',
-      event: { userId: 'v@acme.example' },
+      data: { volunteer: { userId: null, matchedBy: 'unmatched' }, unmatched: true },
     });
+    expect((message.data as Body).event).toBeUndefined();
 
     const replay = await post('/v1/webhooks/session-completed', body);
     expect(replay.status).toBe(409);

@@ -12,7 +12,7 @@ import { HttpError } from '../http-error.js';
 import { acceptInbound } from '../inbound.js';
 import { type Principal, tenantExists } from '../tenants.js';
 import { LocalBlobStore } from './blob-store.js';
-import { IdentityConflictError, listUsers, upsertUsers } from './identity.js';
+import { IdentityConflictError, listUsers, PostgresIdentityDirectory, upsertUsers } from './identity.js';
 import { emptyReport, type ImportReport, runImport } from './import-service.js';
 import { type BodyStream, multipartFile, parseContentType, streamBody } from './request-body.js';
 import {
@@ -326,10 +326,11 @@ function webhookRoutes(deps: AppDependencies): RouteDefinition[] {
         if (!(await tenantExists(deps.db, tenant)))
           throw new HttpError(404, 'unknown_tenant', 'no such tenant');
         const { hosted, config } = await kintellFor(deps, tenant, 'webhook');
-        const records = await hosted.connector.webhook!(
-          await webhookRequest(c, limit),
-          connectorContext(deps, hosted, tenant, c.req.raw.signal, config),
-        );
+        const records = await hosted.connector.webhook!(await webhookRequest(c, limit), {
+          ...connectorContext(deps, hosted, tenant, c.req.raw.signal, config),
+          // People resolve through the tenant's directory, as in a CSV import.
+          identity: new PostgresIdentityDirectory(deps.db, tenant),
+        });
         if (records.some((record) => record.companyId !== undefined && record.companyId !== tenant)) {
           throw new HttpError(400, 'tenant_mismatch', 'the webhook names another tenant than its URL');
         }
