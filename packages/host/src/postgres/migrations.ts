@@ -148,6 +148,13 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   return (results ?? []).map((result) => result.migrationName);
 }
 
+/** Applies the pending migrations up to and including `name` (upgrade tests start from an old schema). */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
+export async function migrateUpTo(db: Kysely<any>, name: string): Promise<void> {
+  const { error } = await migrator(db).migrateTo(name);
+  if (error) throw error;
+}
+
 /** Names of migrations not yet applied (empty when the database is current). */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any database
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
