@@ -813,21 +813,25 @@ describe('Kintell session webhooks', () => {
         metadata: { participantUserId: 'learner-webhook' },
       },
     });
-    // Another tenant's webhook does not see this tenant's directory: it stays unmatched there.
+    // A tenant that never loaded users does not see this tenant's directory: without one of its
+    // own, the volunteer's email is the user id, as before directories existed.
+    const fresh = await createTenant(t.db, 'No directory yet');
     const other = JSON.stringify({ ...JSON.parse(body), id: 'evt_wh_dir_b' });
-    const elsewhere = await post('/v1/webhooks/session-completed', other, { tenant: t.tenantB });
-    expect(elsewhere.status).toBe(200);
+    expect((await post('/v1/webhooks/session-completed', other, { tenant: fresh })).status).toBe(200);
     await waitUntil(
       () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_dir_b'),
       2_000,
-      'tenant B’s webhook to be published',
+      'the other tenant’s webhook to be published',
     );
     const b = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_dir_b')!;
     expect(b.data).toMatchObject({
-      companyId: t.tenantB,
-      data: { volunteer: { userId: null }, participant: { userId: null }, unmatched: true },
+      companyId: fresh,
+      data: {
+        volunteer: { userId: 'old.address@acme.example', matchedBy: 'fallback_email' },
+        participant: { userId: 'learner.hook@example.com', matchedBy: 'fallback_email' },
+      },
+      event: { userId: 'old.address@acme.example' },
     });
-    expect((b.data as Body).event).toBeUndefined();
   });
 
   it('accepts a signed webhook, stores it, publishes it on its subject, and refuses a replay (409)', async () => {

@@ -31,6 +31,17 @@ export async function analyzeDirectoryIfStale(db: Kysely<Database>): Promise<voi
   }
 }
 
+/** Whether the tenant has loaded any platform users (`PUT /v1/identity/users`). */
+export async function hasDirectory(db: Kysely<Database>, companyId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('platform_users')
+    .select('user_id')
+    .where('company_id', '=', companyId)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Rows per lookup statement; a directory call with more ids is split. */
 const LOOKUP_CHUNK = 5_000;
 

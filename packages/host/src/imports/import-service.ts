@@ -12,7 +12,7 @@ import {
   systemClock,
   type TokenStore,
 } from '@impact-in/core';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { HttpError } from '../http-error.js';
 import type { Database } from '../postgres/schema.js';
 import { analyzeDirectoryIfStale, CachedIdentityDirectory, PostgresIdentityDirectory } from './identity.js';
@@ -182,13 +182,14 @@ export async function runImport(
       created_by: run.createdBy ?? null,
       created_at: startedAt,
       finished_at: null,
-      heartbeat_at: startedAt,
+      // The database's clock, as the sweep's: hosts' clocks never meet.
+      heartbeat_at: sql<Date>`now()`,
     })
     .execute();
   const heartbeat = setInterval(() => {
     deps.db
       .updateTable('imports')
-      .set({ heartbeat_at: new Date() })
+      .set({ heartbeat_at: sql<Date>`now()` })
       .where('id', '=', importId)
       .where('status', '=', 'running')
       .execute()
@@ -455,60 +456,58 @@ async function deliverFromBlob(
 
 /**
  * Marks failed the imports left `running` by a host that stopped or died mid-import: those whose
- * heartbeat is older than `staleAfterMs`. Their report says so (`failure.code: "interrupted"`);
- * rows written before the interruption stay stored, and importing the file again completes them
- * (imports are idempotent per row). Safe on several replicas: a live import keeps its heartbeat
- * fresh, and each stale row is claimed by one compare-and-set update. Returns the imports marked.
+ * heartbeat is older than `staleAfterMs` by the database's clock (heartbeats are written with the
+ * database's `now()` too, so hosts' clocks never meet). Their report says so
+ * (`failure.code: "interrupted"`); rows written before the interruption stay stored, and
+ * importing the file again completes them (imports are idempotent per row). Safe on several
+ * replicas: stale rows are locked `FOR UPDATE SKIP LOCKED` in one transaction, so each is marked
+ * by one replica. Returns the imports marked.
  */
 export async function failInterruptedImports(
   db: Kysely<Database>,
-  options: { staleAfterMs?: number; now?: Date } = {},
+  options: { staleAfterMs?: number } = {},
 ): Promise<string[]> {
-  const now = options.now ?? new Date();
-  const before = new Date(now.getTime() - (options.staleAfterMs ?? IMPORT_STALE_AFTER_MS));
-  const stale = await db
-    .selectFrom('imports')
-    .select(['id', 'provider', 'mapping', 'dry_run', 'strict', 'created_at', 'heartbeat_at'])
-    .where('status', '=', 'running')
-    .where((eb) =>
-      eb.or([
-        eb('heartbeat_at', '<', before),
-        // Rows from before heartbeats existed.
-        eb.and([eb('heartbeat_at', 'is', null), eb('created_at', '<', before)]),
-      ]),
-    )
-    .limit(1_000)
-    .execute();
-  const failed: string[] = [];
-  for (const row of stale) {
-    const report = emptyReport({
-      importId: row.id,
-      provider: row.provider,
-      mapping: row.mapping,
-      status: 'failed',
-      dryRun: row.dry_run,
-      strict: row.strict,
-      filename: null,
-      startedAt: new Date(row.created_at).toISOString(),
-    });
-    report.failure = {
-      code: 'interrupted',
-      message:
-        'the host stopped before this import finished; rows written before that are kept, and importing the file again completes it',
-    };
-    report.finishedAt = now.toISOString();
-    const updated = await db
-      .updateTable('imports')
-      .set({ status: 'failed', report: JSON.stringify(report), finished_at: now, heartbeat_at: null })
-      .where('id', '=', row.id)
+  const stale = sql<Date>`now() - make_interval(secs => ${(options.staleAfterMs ?? IMPORT_STALE_AFTER_MS) / 1000})`;
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('imports')
+      .select(['id', 'provider', 'mapping', 'dry_run', 'strict', 'created_at'])
+      .select(sql<Date>`now()`.as('now'))
       .where('status', '=', 'running')
       .where((eb) =>
-        row.heartbeat_at === null
-          ? eb('heartbeat_at', 'is', null)
-          : eb('heartbeat_at', '=', row.heartbeat_at),
+        eb.or([
+          eb('heartbeat_at', '<', stale),
+          // Rows from before heartbeats existed.
+          eb.and([eb('heartbeat_at', 'is', null), eb('created_at', '<', stale)]),
+        ]),
       )
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) > 0) failed.push(row.id);
-  }
-  return failed;
+      .limit(1_000)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    for (const row of rows) {
+      const report = emptyReport({
+        importId: row.id,
+        provider: row.provider,
+        mapping: row.mapping,
+        status: 'failed',
+        dryRun: row.dry_run,
+        strict: row.strict,
+        filename: null,
+        startedAt: new Date(row.created_at).toISOString(),
+      });
+      report.failure = {
+        code: 'interrupted',
+        message:
+          'the host stopped before this import finished; rows written before that are kept, and importing the file again completes it',
+      };
+      report.finishedAt = new Date(row.now).toISOString();
+      await trx
+        .updateTable('imports')
+        .set({ status: 'failed', report: JSON.stringify(report), finished_at: row.now, heartbeat_at: null })
+        .where('id', '=', row.id)
+        .execute();
+    }
+    return rows.map((row) => row.id);
+  });
 }

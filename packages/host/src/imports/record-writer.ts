@@ -48,9 +48,9 @@ interface Pending {
 
 /** `\u0000` or a lone-surrogate escape in JSON text: what Postgres' json refuses. */
 const UNSTORABLE_JSON = /\\u0000|\\ud[89a-f]/i;
-/** A NUL or a surrogate in plain text: checked further only when this matches. */
+/** A NUL or a lone surrogate in plain text (with `u`, a valid pair is one code point and does not match). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it looks for
-const SUSPECT_TEXT = /[\u0000\ud800-\udfff]/;
+const SUSPECT_TEXT = /[\u0000\ud800-\udfff]/u;
 
 /** The batch as one JSON array for `json_to_recordset`, `data` spliced in as already serialised. */
 const toJson = (batch: Pending[]) => {

@@ -12,7 +12,13 @@ import { HttpError } from '../http-error.js';
 import { acceptInbound } from '../inbound.js';
 import { type Principal, tenantExists } from '../tenants.js';
 import { LocalBlobStore } from './blob-store.js';
-import { IdentityConflictError, listUsers, PostgresIdentityDirectory, upsertUsers } from './identity.js';
+import {
+  hasDirectory,
+  IdentityConflictError,
+  listUsers,
+  PostgresIdentityDirectory,
+  upsertUsers,
+} from './identity.js';
 import { emptyReport, type ImportReport, runImport } from './import-service.js';
 import { type BodyStream, multipartFile, parseContentType, streamBody } from './request-body.js';
 import {
@@ -328,8 +334,12 @@ function webhookRoutes(deps: AppDependencies): RouteDefinition[] {
         const { hosted, config } = await kintellFor(deps, tenant, 'webhook');
         const records = await hosted.connector.webhook!(await webhookRequest(c, limit), {
           ...connectorContext(deps, hosted, tenant, c.req.raw.signal, config),
-          // People resolve through the tenant's directory, as in a CSV import.
-          identity: new PostgresIdentityDirectory(deps.db, tenant),
+          // Once the tenant has loaded its users, people resolve through them as in a CSV import.
+          // Before that, the connector's directory-less behaviour stands (the email is the user
+          // id), so a tenant that never loaded a directory keeps getting its session events.
+          identity: (await hasDirectory(deps.db, tenant))
+            ? new PostgresIdentityDirectory(deps.db, tenant)
+            : undefined,
         });
         if (records.some((record) => record.companyId !== undefined && record.companyId !== tenant)) {
           throw new HttpError(400, 'tenant_mismatch', 'the webhook names another tenant than its URL');
