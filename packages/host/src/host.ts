@@ -19,6 +19,7 @@ import type { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { createApp, type HostedConnector, type RouteDefinition } from './app.js';
 import type { HostEnv } from './config.js';
+import { LocalBlobStore } from './imports/blob-store.js';
 import { failInterruptedImports, IMPORT_STALE_AFTER_MS } from './imports/import-service.js';
 import { TenantIntegrations } from './integrations.js';
 import { keyRingBox, loadKeyRing } from './keyring.js';
@@ -177,6 +178,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     checks.bus = 'isClosed' in bus ? !(bus as { isClosed(): boolean }).isClosed() : true;
     return checks;
   };
+  const blobDir = env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`;
   const { app, routes } = createApp({
     db,
     dispatcher,
@@ -189,7 +191,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     metrics,
     bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
     importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
-    blobDir: env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`,
+    blobDir,
     tenantIntegrations,
     oidc: oidcOptions ? new OidcVerifier(oidcOptions) : undefined,
     adminRateLimit: env.IMPACT_IN_ADMIN_RATE_LIMIT,
@@ -203,6 +205,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
       for (const importId of await failInterruptedImports(db)) {
         logger.warn({ importId }, 'an import interrupted by a stopped host was marked failed');
       }
+      // The partial upload of an interrupted import: not written to for ten minutes.
+      const removed = await new LocalBlobStore(blobDir).removeStaleParts(10 * IMPORT_STALE_AFTER_MS);
+      if (removed > 0) logger.warn({ removed }, 'removed partial uploads of interrupted imports');
     } catch (error) {
       logger.warn({ err: String(error) }, 'interrupted imports could not be checked');
     }

@@ -1,7 +1,7 @@
 // Imports interrupted by a host that stopped or died: a running import keeps a heartbeat, and one
 // whose heartbeat went stale is marked failed with a report that says so.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kintell } from '@impact-in/connector-kintell';
@@ -179,5 +179,25 @@ describe('interrupted imports', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
     expect(finished).toEqual({ status: 'completed', heartbeat_at: null });
+  });
+
+  it('removes the partial uploads an interrupted import left behind, not live ones', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'impact-in-blobs-parts-'));
+    try {
+      const store = new LocalBlobStore(root);
+      expect(await store.removeStaleParts(60_000)).toBe(0); // no .tmp folder yet
+      await mkdir(join(root, '.tmp'));
+      const dead = join(root, '.tmp', 'dead.part');
+      await writeFile(dead, 'session_id,program\nks-1,');
+      const old = new Date(Date.now() - 20 * 60_000);
+      await utimes(dead, old, old);
+      await writeFile(join(root, '.tmp', 'live.part'), 'session_id,program\n');
+      await writeFile(join(root, '.tmp', 'not-an-upload.txt'), 'x');
+      await utimes(join(root, '.tmp', 'not-an-upload.txt'), old, old);
+      expect(await store.removeStaleParts(10 * 60_000)).toBe(1);
+      expect((await readdir(join(root, '.tmp'))).sort()).toEqual(['live.part', 'not-an-upload.txt']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,5 +82,32 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /**
+   * Removes the temporary files of uploads that stopped being written `olderThanMs` ago: what a
+   * host that died mid-upload leaves in `<root>/.tmp`. An upload in progress writes its file
+   * continuously, so its modification time stays fresh. Returns how many were removed.
+   */
+  async removeStaleParts(olderThanMs: number, now = Date.now()): Promise<number> {
+    const tmpDir = join(this.root, '.tmp');
+    let names: string[];
+    try {
+      names = await readdir(tmpDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith('.part')) continue;
+      const path = join(tmpDir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > olderThanMs) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }
