@@ -24,6 +24,20 @@ export function personMatch(
  * const volunteer: ResolvedPerson = { role: 'volunteer', email: 'Ana@Acme.example', userId: null, matchedBy: 'unmatched' };
  * const rejected = await resolvePeople([volunteer], { provider: 'kintell', directory, fallback: 'reject' });
  */
+/**
+ * The `email` fallback: a person's normalised email becomes their user id. A user id is at most
+ * 200 characters (ImpactEvent), so a longer address leaves the person as they were.
+ */
+export function useEmailAsUserId(
+  person: ResolvedPerson,
+  email = person.email ? normaliseEmail(person.email) : undefined,
+): void {
+  if (email !== undefined && email.length <= 200) {
+    person.userId = email;
+    person.matchedBy = 'fallback_email';
+  }
+}
+
 export async function resolvePeople(
   people: readonly ResolvedPerson[],
   options: { provider: string; directory?: IdentityDirectory | undefined; fallback: IdentityFallback },
@@ -62,11 +76,7 @@ export async function resolvePeople(
       person.userId = fromEmail;
       person.matchedBy = 'email';
     } else if (fallback === 'reject') rejected.add(person);
-    // A user id is at most 200 characters (ImpactEvent): a longer address stays unmatched.
-    else if (fallback === 'email' && email !== undefined && email.length <= 200) {
-      person.userId = email;
-      person.matchedBy = 'fallback_email';
-    }
+    else if (fallback === 'email') useEmailAsUserId(person, email);
   }
   return rejected;
 }

@@ -2,7 +2,7 @@
  * The public contract of the Kintell connector and its generic CSV import machinery.
  * The host (packages/host) codes against these names; keep them stable (extend, don't rename).
  */
-import type { ImportItem, InboundRecord } from '@impact-in/core';
+import type { IdentityDirectory as CoreIdentityDirectory, ImportItem, InboundRecord } from '@impact-in/core';
 
 /** Who a row names: a participant or a volunteer, as the export gives them. */
 export interface PersonRef {
@@ -14,16 +14,8 @@ export interface PersonRef {
   externalId?: string | undefined;
 }
 
-/**
- * Looks up platform users. Batched: the importer resolves a whole batch of rows in one call,
- * so a database-backed directory costs one query per batch, not one per row.
- */
-export interface IdentityDirectory {
-  /** External ids (of `provider`) to platform user ids. Missing keys = no mapping. */
-  byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>>;
-  /** Normalised emails (see `normaliseEmail`) to platform user ids. Missing keys = unknown. */
-  byEmails(emails: readonly string[]): Promise<Map<string, string>>;
-}
+/** Looks up platform users (core's `IdentityDirectory`; emails as `normaliseEmail` gives them). */
+export type IdentityDirectory = CoreIdentityDirectory;
 
 /**
  * What happens to a person no mapping and no email match found:

@@ -14,10 +14,10 @@ import {
 } from '@impact-in/core';
 import { compileCampaignRules, matchCampaign } from './campaigns.js';
 import type { KintellConfig } from './config.js';
-import { resolvePeople } from './identity.js';
+import { resolvePeople, useEmailAsUserId } from './identity.js';
 import { type SessionRow, sessionCompletedEvent, sessionData, sessionRowSchema } from './sessions.js';
 import type { IdentityDirectory, ResolvedPerson } from './types.js';
-import { isoUtc, normaliseEmail } from './values.js';
+import { isoUtc } from './values.js';
 
 /** The header carrying the signature: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
 export const KINTELL_SIGNATURE_HEADER = 'x-kintell-signature';
@@ -136,19 +136,6 @@ function cellsOf(data: Record<string, unknown>, issues: Array<{ path: string; me
   return cells;
 }
 
-/** A person from webhook data: there is no directory here, so the normalised email is the user id. */
-function webhookPerson(
-  role: ResolvedPerson['role'],
-  email: string | undefined,
-  name: string | undefined,
-  externalId: string | undefined,
-): ResolvedPerson {
-  const normalised = email ? normaliseEmail(email) : undefined;
-  // A user id is at most 200 characters (ImpactEvent); a longer address cannot be one.
-  const userId = normalised && normalised.length <= 200 ? normalised : null;
-  return { role, email, name, externalId, userId, matchedBy: userId ? 'fallback_email' : 'unmatched' };
-}
-
 /** A verified webhook's validated session, before its people are resolved. */
 interface ParsedWebhook {
   body: z.output<typeof KintellWebhookSchema>;
@@ -203,7 +190,7 @@ function parseWebhookSession(
   return { body, session, status };
 }
 
-/** The people a webhook names, as the importer resolves them before looking them up. */
+/** The people a webhook names, unresolved (`userId: null`, `matchedBy: 'unmatched'`). */
 function webhookPeople(session: SessionRow): { participant: ResolvedPerson; volunteer: ResolvedPerson } {
   return {
     participant: {
@@ -290,21 +277,10 @@ export function parseKintellWebhook(
   companyId?: string,
 ): InboundRecord[] {
   const parsed = parseWebhookSession(request, config);
-  const { session } = parsed;
-  const people = {
-    participant: webhookPerson(
-      'participant',
-      session.participant_email,
-      session.participant_name,
-      session.participant_id,
-    ),
-    volunteer: webhookPerson(
-      'volunteer',
-      session.volunteer_email,
-      session.volunteer_name,
-      session.volunteer_id,
-    ),
-  };
+  const people = webhookPeople(parsed.session);
+  // Without a directory, the normalised email is the user id (the CSV `email` fallback).
+  useEmailAsUserId(people.participant);
+  useEmailAsUserId(people.volunteer);
   return webhookRecord(parsed, people, config, companyId);
 }
 

@@ -8,16 +8,18 @@ import type { RateLimitSpec } from './rate-limiter.js';
 import type { RetryPolicy } from './retry-policy.js';
 import type { ImpactEvent, InboundRecord } from './schemas.js';
 
-/** What every capability receives: its tools, never globals or `process.env`. */
 /**
- * The tenant's platform users, as a connector can look them up: provider ids and normalised
- * (trimmed, lower-cased, NFC) emails to platform user ids. Missing keys mean "no such user".
+ * The tenant's platform users, as a connector can look them up. Batched: an importer resolves a
+ * whole batch of rows in one call, so a database-backed directory costs one query per batch.
  */
 export interface IdentityDirectory {
+  /** External ids (of `provider`) to platform user ids. Missing keys = no mapping. */
   byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>>;
+  /** Normalised (trimmed, lower-cased, NFC) emails to platform user ids. Missing keys = unknown. */
   byEmails(emails: readonly string[]): Promise<Map<string, string>>;
 }
 
+/** What every capability receives: its tools, never globals or `process.env`. */
 export interface ConnectorContext<TConfig> {
   /** The validated config for this tenant. */
   config: TConfig;

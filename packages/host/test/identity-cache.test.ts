@@ -1,10 +1,11 @@
+import type { IdentityDirectory } from '@impact-in/core';
 import { describe, expect, it } from 'vitest';
-import { CachedIdentityDirectory, type DirectoryLookups } from '../src/imports/identity.js';
+import { CachedIdentityDirectory } from '../src/imports/identity.js';
 
 /** A directory that answers from fixed maps and records every question. */
 function countingDirectory() {
   const calls: Array<{ method: string; keys: string[] }> = [];
-  const directory: DirectoryLookups = {
+  const directory: IdentityDirectory = {
     async byExternalIds(provider, ids) {
       calls.push({ method: `byExternalIds:${provider}`, keys: [...ids] });
       return new Map(ids.filter((id) => id.startsWith(`${provider}-`)).map((id) => [id, `user-of-${id}`]));

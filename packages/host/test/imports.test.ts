@@ -754,6 +754,12 @@ describe('Kintell session webhooks', () => {
         volunteer_email: 'V@acme.example',
       },
     });
+  /** The bus message of a webhook event, once published. */
+  const publishedWith = async (sourceId: string) => {
+    const find = () => published.find((message) => (message.data as Body).sourceId === sourceId);
+    await waitUntil(() => find() !== undefined, 2_000, `webhook ${sourceId} to be published`);
+    return find()!;
+  };
   const post = (
     path: string,
     body: string,
@@ -794,12 +800,7 @@ describe('Kintell session webhooks', () => {
       },
     });
     expect((await post('/v1/webhooks/session-completed', body)).status).toBe(200);
-    await waitUntil(
-      () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_dir'),
-      2_000,
-      'the webhook to be published',
-    );
-    const message = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_dir')!;
+    const message = await publishedWith('evt_wh_dir');
     expect(message.data).toMatchObject({
       data: {
         volunteer: { userId: 'emp-webhook', matchedBy: 'external_id' },
@@ -818,12 +819,7 @@ describe('Kintell session webhooks', () => {
     const fresh = await createTenant(t.db, 'No directory yet');
     const other = JSON.stringify({ ...JSON.parse(body), id: 'evt_wh_dir_b' });
     expect((await post('/v1/webhooks/session-completed', other, { tenant: fresh })).status).toBe(200);
-    await waitUntil(
-      () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_dir_b'),
-      2_000,
-      'the other tenant’s webhook to be published',
-    );
-    const b = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_dir_b')!;
+    const b = await publishedWith('evt_wh_dir_b');
     expect(b.data).toMatchObject({
       companyId: fresh,
       data: {
@@ -839,12 +835,7 @@ describe('Kintell session webhooks', () => {
     const response = await post('/v1/webhooks/session-completed', body);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ received: 1, duplicates: 0 });
-    await waitUntil(
-      () => published.some((message) => (message.data as Body).sourceId === 'evt_wh_1'),
-      2_000,
-      'the webhook to be published',
-    );
-    const message = published.find((candidate) => (candidate.data as Body).sourceId === 'evt_wh_1')!;
+    const message = await publishedWith('evt_wh_1');
     expect(message.subject).toBe('kintell.session.completed');
     // Nobody in the tenant's directory has these emails: stored unmatched, with no event.
     expect(message.data).toMatchObject({

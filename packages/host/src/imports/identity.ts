@@ -1,3 +1,4 @@
+import type { IdentityDirectory } from '@impact-in/core';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../postgres/schema.js';
 
@@ -93,26 +94,20 @@ export class PostgresIdentityDirectory {
 /** A flat copy of a string that references no larger one. */
 const ownString = (text: string): string => Buffer.from(text, 'utf8').toString('utf8');
 
-/** What an importer asks of a directory (the connector's `IdentityDirectory`). */
-export interface DirectoryLookups {
-  byExternalIds(provider: string, externalIds: readonly string[]): Promise<Map<string, string>>;
-  byEmails(emails: readonly string[]): Promise<Map<string, string>>;
-}
-
 /**
  * A directory that remembers, for one import, every answer it got, misses included: an export
  * names the same few thousand people on every batch, and asking PostgreSQL again for each batch
  * cost it about as much as storing the rows. Within one import the directory is a snapshot.
  * At most `maxEntries` answers are kept per kind; past that, new ones are asked for every time.
  */
-export class CachedIdentityDirectory implements DirectoryLookups {
-  readonly #inner: DirectoryLookups;
+export class CachedIdentityDirectory implements IdentityDirectory {
+  readonly #inner: IdentityDirectory;
   readonly #maxEntries: number;
   /** Per provider: external id → user id, or null for "no such user". */
   readonly #byExternalId = new Map<string, Map<string, string | null>>();
   readonly #byEmail = new Map<string, string | null>();
 
-  constructor(inner: DirectoryLookups, options: { maxEntries?: number } = {}) {
+  constructor(inner: IdentityDirectory, options: { maxEntries?: number } = {}) {
     this.#inner = inner;
     this.#maxEntries = options.maxEntries ?? 200_000;
   }
