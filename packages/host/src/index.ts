@@ -3,7 +3,7 @@ export { ConfigError, type HostEnv, HostEnvSchema, loadHostEnv } from './config.
 export { createHost, type Host, type HostOptions, INTAKE_SUBJECT, NotMigratedError } from './host.js';
 export { HttpError } from './http-error.js';
 export { acceptInbound, inboundSubject } from './inbound.js';
-export { createLogger } from './logger.js';
+export { createLogger, redactSecrets } from './logger.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { buildOpenApi } from './openapi.js';
 export { serve } from './serve.js';

