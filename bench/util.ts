@@ -58,11 +58,18 @@ export async function startServe(env: Record<string, string>): Promise<{ url: st
   });
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       buffer += chunk.toString('utf8');
       const line = buffer.split('\n').find((candidate) => candidate.includes('"impact-in listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
+      if (!line) return;
+      // From here on the logs are only drained: re-reading a growing buffer on every chunk
+      // would spend the load generator's CPU on the host's log lines.
+      child.stdout?.off('data', onData);
+      child.stdout?.resume();
+      buffer = '';
+      resolve(JSON.parse(line).url);
+    };
+    child.stdout?.on('data', onData);
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
   });
   return { url, child };
