@@ -174,24 +174,68 @@ function knownProvider(deps: AppDependencies, provider: string | undefined, fiel
   }
 }
 
-/** A capability's context for one tenant: its config (default: the environment's). */
+// One child logger per (logger, connector): a pino child per request costs a bindings
+// serialisation each time for the same `{ provider }`.
+const connectorLoggers = new WeakMap<object, Map<string, ConnectorContext<unknown>['logger']>>();
+
+function connectorLogger(deps: AppDependencies, connectorId: string): ConnectorContext<unknown>['logger'] {
+  let byConnector = connectorLoggers.get(deps.logger);
+  if (!byConnector) {
+    byConnector = new Map();
+    connectorLoggers.set(deps.logger, byConnector);
+  }
+  let logger = byConnector.get(connectorId);
+  if (!logger) {
+    logger = deps.logger.child({ provider: connectorId });
+    byConnector.set(connectorId, logger);
+  }
+  return logger;
+}
+
+/**
+ * A capability's context for one tenant: its config (default: the environment's). `signal` may
+ * be a function, called the first time a capability reads it: a request's abort signal costs an
+ * `AbortController` on @hono/node-server, and most capabilities (a webhook's verification, say)
+ * never read it.
+ */
 export function connectorContext(
   deps: AppDependencies,
   hosted: HostedConnector,
   companyId: string,
-  signal: AbortSignal,
+  signal: AbortSignal | (() => AbortSignal),
   config: unknown = hosted.config,
 ) {
+  let resolved = typeof signal === 'function' ? undefined : signal;
   const context: ConnectorContext<unknown> = {
     config,
     companyId,
     http: deps.http,
     tokens: deps.tokens,
-    logger: deps.logger.child({ provider: hosted.connector.id }),
+    logger: connectorLogger(deps, hosted.connector.id),
     clock: systemClock,
-    signal,
+    get signal() {
+      resolved ??= (signal as () => AbortSignal)();
+      return resolved;
+    },
   };
   return context;
+}
+
+/** The Node.js request under a Hono context, when the app runs on @hono/node-server. */
+function incomingOf(c: Context): IncomingMessage | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming && typeof incoming.on === 'function' ? incoming : undefined;
+}
+
+/**
+ * A request header. On Node it is read from the IncomingMessage's own (already lower-cased)
+ * headers: `c.req.header()` there builds the web `Request` and its `Headers` first.
+ */
+export function headerOf(c: Context, name: string): string | undefined {
+  const incoming = incomingOf(c);
+  if (!incoming) return c.req.header(name);
+  const value = incoming.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /**
@@ -219,11 +263,11 @@ export async function integrationConfig(
  * expensive step of a small webhook.
  */
 export async function readBody(c: Context, limit: number): Promise<Buffer> {
-  const declared = Number(c.req.header('content-length') ?? Number.NaN);
+  const declared = Number(headerOf(c, 'content-length') ?? Number.NaN);
   const tooLarge = () => new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
   if (declared > limit) throw tooLarge();
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming && typeof incoming.on === 'function' && !incoming.readableEnded) {
+  const incoming = incomingOf(c);
+  if (incoming && !incoming.readableEnded) {
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -249,9 +293,17 @@ export async function readBody(c: Context, limit: number): Promise<Buffer> {
 /** A webhook as the connector's `webhook` capability takes it: lower-case headers, raw body. */
 export async function webhookRequest(c: Context, limit: number): Promise<RawRequest> {
   const headers: Record<string, string> = {};
-  c.req.raw.headers.forEach((value, name) => {
-    headers[name.toLowerCase()] = value;
-  });
+  const incoming = incomingOf(c);
+  if (incoming) {
+    // Node lower-cases names and joins repeated headers with ", ", as `Headers` does.
+    for (const [name, value] of Object.entries(incoming.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+  } else {
+    c.req.raw.headers.forEach((value, name) => {
+      headers[name.toLowerCase()] = value;
+    });
+  }
   return { method: c.req.method, url: c.req.url, headers, body: await readBody(c, limit) };
 }
 
@@ -477,7 +529,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         const records = await hosted.connector.ingest(
           params.kind!,
           body,
-          connectorContext(deps, hosted, companyId, c.req.raw.signal, config),
+          connectorContext(deps, hosted, companyId, () => c.req.raw.signal, config),
         );
         for (const record of records) {
           if (record.companyId !== undefined && record.companyId !== companyId) {
@@ -522,7 +574,7 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
         }
         const records = await hosted.connector.webhook(
           await webhookRequest(c, limit),
-          connectorContext(deps, hosted, tenant ?? '', c.req.raw.signal, config),
+          connectorContext(deps, hosted, tenant ?? '', () => c.req.raw.signal, config),
         );
         return c.json(await acceptInbound(deps, hosted.connector.id, records, tenant));
       },
@@ -608,7 +660,7 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
     const handler = async (c: Context) => {
       let principal: Principal | undefined;
       if (route.access !== 'public' && route.access !== 'webhook') {
-        const header = c.req.header('authorization') ?? '';
+        const header = headerOf(c, 'authorization') ?? '';
         const match = /^Bearer\s+(\S+)$/i.exec(header);
         if (!match) throw new HttpError(401, 'unauthorized', 'send Authorization: Bearer <api key>');
         const token = match[1]!;
