@@ -143,7 +143,15 @@ export async function acceptInbound(
           { ...record, companyId: tenant },
           { msgId: `${provider}:${tenant}:${record.kind}:${record.sourceId}` },
         );
-        await writer.markPublished(id);
+        // Bookkeeping, not part of the answer: the record is stored and on the bus. If the mark
+        // is lost (a crash, a failed write), a redelivered webhook finds the record unpublished
+        // and publishes it again, which the bus drops as a duplicate of its msg id.
+        writer.markPublished(id).catch((error: unknown) => {
+          deps.logger.warn(
+            { provider, kind: record.kind, err: String(error) },
+            'marking a record published failed',
+          );
+        });
       }
       return { provider, kind: record.kind, sourceId: record.sourceId, duplicate: fate !== 'new' };
     }),
