@@ -30,11 +30,16 @@ export function redactSecrets(object: Record<string, unknown>): Record<string, u
     if (SECRET_KEYS.has(key)) {
       if (out === object) out = { ...object };
       out[key] = CENSOR;
-    } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    } else if (
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      !ArrayBuffer.isView(value)
+    ) {
       let inner: Record<string, unknown> | undefined;
       for (const nested in value as Record<string, unknown>) {
         if (!SECRET_KEYS.has(nested)) continue;
-        inner ??= { ...(value as Record<string, unknown>) };
+        inner ??= copyOf(value);
         inner[nested] = CENSOR;
       }
       if (inner) {
@@ -44,6 +49,18 @@ export function redactSecrets(object: Record<string, unknown>): Record<string, u
     }
   }
   return out;
+}
+
+/** A copy to censor; an error keeps what pino's error serializer would have shown. */
+function copyOf(value: object): Record<string, unknown> {
+  if (value instanceof Error) {
+    // Same prototype, so pino's error serializer still names its type; message and stack copied.
+    return Object.assign(Object.create(Object.getPrototypeOf(value)), value, {
+      message: value.message,
+      stack: value.stack,
+    });
+  }
+  return { ...(value as Record<string, unknown>) };
 }
 
 /**
@@ -64,11 +81,26 @@ export function createLogger(
     // delivery on the hot path. `flushLogs` runs on shutdown so nothing is lost on SIGTERM.
     options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4_096 }),
   );
-  // Child loggers' bindings too (pino does not pass them through `formatters`). Children are
+  // Child loggers' bindings too (pino does not pass them through `formatters`), a child's own
+  // `formatters.log` (pino would use it instead of this one) and `setBindings`. Children are
   // created from this instance's prototype chain, so grandchildren go through here as well.
   const child = logger.child;
   logger.child = function redactedChild(this: pino.Logger, bindings, childOptions) {
-    return child.call(this, redactSecrets(bindings), childOptions);
+    const log = childOptions?.formatters?.log;
+    const options = log
+      ? {
+          ...childOptions,
+          formatters: {
+            ...childOptions.formatters,
+            log: (fields: object) => redactSecrets(log(fields) as Record<string, unknown>),
+          },
+        }
+      : childOptions;
+    return child.call(this, redactSecrets(bindings), options);
   } as typeof logger.child;
+  const setBindings = logger.setBindings;
+  logger.setBindings = function redactedSetBindings(this: pino.Logger, bindings) {
+    setBindings.call(this, redactSecrets(bindings));
+  } as typeof logger.setBindings;
   return logger;
 }

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createLogger, redactSecrets } from '../src/logger.js';
 
@@ -49,6 +50,39 @@ describe('createLogger', () => {
     expect(lines[1]).toMatchObject({ provider: 'kintell', secret: '[redacted]' });
     expect(JSON.stringify(lines)).not.toContain('tok-123');
     expect(JSON.stringify(lines)).not.toContain('grandchild-secret');
+  });
+
+  it('keeps redacting through a child with its own log formatter and through setBindings', () => {
+    const { lines, logger } = capture();
+    const custom = logger.child({}, { formatters: { log: (fields) => ({ ...fields, shaped: true }) } });
+    custom.info({ token: 'child-formatter-secret' }, 'shaped');
+    expect(lines[0]).toMatchObject({ shaped: true, token: '[redacted]' });
+    const rebound = logger.child({ provider: 'benevity' }) as pino.Logger;
+    rebound.setBindings({ apiKey: 'set-bindings-secret' });
+    rebound.info({}, 'rebound');
+    expect(lines[1]).toMatchObject({ provider: 'benevity', apiKey: '[redacted]' });
+    const written = JSON.stringify(lines);
+    expect(written).not.toContain('child-formatter-secret');
+    expect(written).not.toContain('set-bindings-secret');
+  });
+
+  it('an error with a secret field keeps its type, message and stack', () => {
+    const { lines, logger } = capture();
+    const error = Object.assign(new TypeError('token refused'), { token: 'err-secret', status: 401 });
+    logger.error({ err: error }, 'refresh failed');
+    expect(lines[0]!.err).toMatchObject({
+      type: 'TypeError',
+      message: 'token refused',
+      status: 401,
+      token: '[redacted]',
+    });
+    expect(String((lines[0]!.err as { stack: string }).stack)).toContain('TypeError: token refused');
+    expect(JSON.stringify(lines)).not.toContain('err-secret');
+  });
+
+  it('does not walk the bytes of a buffer one level down', () => {
+    const fields = { body: Buffer.alloc(1_000_000), nested: new Uint8Array(10) };
+    expect(redactSecrets(fields)).toBe(fields);
   });
 
   it('returns the same object when there is nothing to redact', () => {
