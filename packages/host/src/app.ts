@@ -228,14 +228,18 @@ function incomingOf(c: Context): IncomingMessage | undefined {
 }
 
 /**
- * A request header. On Node it is read from the IncomingMessage's own (already lower-cased)
- * headers: `c.req.header()` there builds the web `Request` and its `Headers` first.
+ * A request header, by its lower-case name. On Node it is read from the IncomingMessage's
+ * `headersDistinct` (names lower-cased, every occurrence kept): `c.req.header()` there builds the
+ * web `Request` and its `Headers` first. Repeated headers are joined with ", " as `Headers` joins
+ * them, so two `Authorization` headers still fail to parse (Node's plain `headers` would keep
+ * only the first).
  */
 export function headerOf(c: Context, name: string): string | undefined {
   const incoming = incomingOf(c);
   if (!incoming) return c.req.header(name);
-  const value = incoming.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+  const key = name.toLowerCase();
+  const distinct = incoming.headersDistinct;
+  return Object.hasOwn(distinct, key) ? distinct[key]!.join(', ') : undefined;
 }
 
 /**
@@ -295,9 +299,10 @@ export async function webhookRequest(c: Context, limit: number): Promise<RawRequ
   const headers: Record<string, string> = {};
   const incoming = incomingOf(c);
   if (incoming) {
-    // Node lower-cases names and joins repeated headers with ", ", as `Headers` does.
-    for (const [name, value] of Object.entries(incoming.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    // Lower-case names, repeated headers joined with ", " as `Headers` joins them; HTTP/2
+    // pseudo-headers (`:path`) are not headers.
+    for (const [name, values] of Object.entries(incoming.headersDistinct)) {
+      if (values !== undefined && !name.startsWith(':')) headers[name] = values.join(', ');
     }
   } else {
     c.req.raw.headers.forEach((value, name) => {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { serve as serveNode } from '@hono/node-server';
 import { benevity } from '@impact-in/connector-benevity';
 import { goodera } from '@impact-in/connector-goodera';
@@ -141,6 +142,24 @@ describe('POST /webhooks/benevity', () => {
       expect(listed.status).toBe(200);
       const unauthorised = await fetch(`http://127.0.0.1:${port}/v1/impact-in/deliveries`);
       expect(unauthorised.status).toBe(401);
+      // Two Authorization headers are not "the first one": they are refused, as web Headers
+      // (which join them) would have them refused.
+      const twoKeys = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(
+            'GET /v1/impact-in/deliveries HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+              `Authorization: Bearer ${t.keys.viewer}\r\nAuthorization: Bearer ${t.keys.otherTenant}\r\n` +
+              'Connection: close\r\n\r\n',
+          );
+        });
+        let answer = '';
+        socket.on('data', (chunk) => {
+          answer += chunk;
+        });
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+      });
+      expect(twoKeys.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
       const tooLarge = await fetch(`http://127.0.0.1:${port}/webhooks/benevity`, {
         method: 'POST',
         body: 'x'.repeat(5_000),
