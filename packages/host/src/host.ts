@@ -21,6 +21,7 @@ import { createApp, type HostedConnector, type RouteDefinition } from './app.js'
 import type { HostEnv } from './config.js';
 import { LocalBlobStore } from './imports/blob-store.js';
 import { failInterruptedImports, IMPORT_STALE_AFTER_MS } from './imports/import-service.js';
+import { settleInboundWrites } from './inbound.js';
 import { TenantIntegrations } from './integrations.js';
 import { keyRingBox, loadKeyRing } from './keyring.js';
 import { createMetrics } from './metrics.js';
@@ -275,6 +276,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       await http.close();
       await rateLimiter.close();
       await bus.close();
+      await settleInboundWrites(db);
       await db.destroy();
     },
   };

@@ -30,6 +30,8 @@ const keyOf = (row: { company_id: string; provider: string; kind: string; source
 interface InboundWriter {
   insert(row: Row): Promise<{ id: string; fate: Fate }>;
   markPublished(id: string): Promise<void>;
+  /** Published marks written after their answer, not yet settled. */
+  pending: Set<Promise<void>>;
 }
 
 /** Concurrent requests share one multi-row INSERT, and one UPDATE for the published marks. */
@@ -89,9 +91,15 @@ function writerFor(db: Kysely<Database>): InboundWriter {
       .execute();
     return ids.map(() => undefined);
   });
-  writer = { insert, markPublished };
+  writer = { insert, markPublished, pending: new Set() };
   writers.set(db, writer);
   return writer;
+}
+
+/** Waits for the published marks still being written (the host calls it before closing the database). */
+export async function settleInboundWrites(db: Kysely<Database>): Promise<void> {
+  const writer = writers.get(db);
+  while (writer && writer.pending.size > 0) await Promise.all([...writer.pending]);
 }
 
 const inRange = (value: string | undefined) => {
@@ -145,13 +153,17 @@ export async function acceptInbound(
         );
         // Bookkeeping, not part of the answer: the record is stored and on the bus. If the mark
         // is lost (a crash, a failed write), a redelivered webhook finds the record unpublished
-        // and publishes it again, which the bus drops as a duplicate of its msg id.
-        writer.markPublished(id).catch((error: unknown) => {
-          deps.logger.warn(
-            { provider, kind: record.kind, err: String(error) },
-            'marking a record published failed',
+        // and publishes it again: the bus drops that as a duplicate of its msg id within its
+        // dedupe window (2 minutes on JetStream by default); after it, consumers see the record
+        // twice, as at-least-once delivery allows. The host settles pending marks on close.
+        const mark = writer.markPublished(id).catch((error: unknown) => {
+          deps.logger.error(
+            { provider, kind: record.kind, recordId: id, err: String(error) },
+            'marking a record published failed; a redelivery will publish it again',
           );
         });
+        writer.pending.add(mark);
+        void mark.finally(() => writer.pending.delete(mark));
       }
       return { provider, kind: record.kind, sourceId: record.sourceId, duplicate: fate !== 'new' };
     }),
