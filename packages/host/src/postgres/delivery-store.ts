@@ -70,12 +70,21 @@ export class PostgresDeliveryStore implements DeliveryStore {
     const now = new Date(this.#now());
     const keyOf = (companyId: string, provider: string, eventId: string) =>
       `${companyId}\u0000${provider}\u0000${eventId}`;
+    for (const input of inputs) {
+      // JSON would turn an invalid date into null, a delivery never due.
+      if (input.nextAttemptAt && Number.isNaN(input.nextAttemptAt.getTime())) {
+        throw new Error(
+          `[impact-in] [postgres] nextAttemptAt of event ${input.event.eventId} is not a valid date`,
+        );
+      }
+    }
     const fresh = inputs.map(
       (input): Delivery => ({
         id: randomUUID(),
         companyId: input.companyId,
         provider: input.provider,
-        deliveryId: input.deliveryId ?? randomUUID(),
+        // As PostgreSQL answers a uuid: lower case.
+        deliveryId: (input.deliveryId ?? randomUUID()).toLowerCase(),
         eventId: input.event.eventId,
         event: input.event,
         payload: null,
