@@ -15,8 +15,8 @@ const CONCURRENCY = 64;
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PLUGIN = fileURLToPath(new URL('./bench-plugin.mjs', import.meta.url));
 
-const event = (index: number) => ({
-  eventId: `evt_bench_${index}`,
+const event = (index: number, prefix = 'evt_bench') => ({
+  eventId: `${prefix}_${index}`,
   userId: `user_${index % 500}`,
   eventType: 'volunteer_hours',
   timestamp: '2025-11-14T10:00:00Z',
@@ -32,6 +32,18 @@ const median = (values: number[]) => {
 
 export async function benchHostE2e(): Promise<void> {
   const provider = await startLocalServer();
+  // Started first: if it cannot start, there is no host or database to clean up yet.
+  const proxy = fork(fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), [provider.url], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const proxyUrl = await new Promise<string>((resolve, reject) => {
+    proxy.once('message', (message: { port: number }) => resolve(`http://127.0.0.1:${message.port}`));
+    proxy.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
+  }).catch((error: unknown) => {
+    provider.stop();
+    throw error;
+  });
   const database = await scratchDatabase(ADMIN_URL);
   const env = {
     DATABASE_URL: database.url,
@@ -45,13 +57,6 @@ export async function benchHostE2e(): Promise<void> {
   const tenant = cli(['tenants', 'create', '--name', 'bench'], env);
   const key = cli(['keys', 'create', '--tenant', tenant, '--role', 'operator'], env);
   const host = await startServe(env);
-  const proxy = fork(fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), [provider.url], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const proxyUrl = await new Promise<string>((resolve) =>
-    proxy.once('message', (message: { port: number }) => resolve(`http://127.0.0.1:${message.port}`)),
-  );
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: 128 });
   // Successful deliveries created since `since`: the date filter keeps each poll to this round's
   // rows instead of counting the whole table every 20 ms.
@@ -81,7 +86,7 @@ export async function benchHostE2e(): Promise<void> {
     await pool(WARMUP, CONCURRENCY, async (index) => {
       const response = await post(
         `${host.url}/v1/impact-in/deliver`,
-        JSON.stringify({ companyId: tenant, provider: 'bench', event: event(1_000_000 + index) }),
+        JSON.stringify({ companyId: tenant, provider: 'bench', event: event(index, 'evt_warm') }),
         { authorization: `Bearer ${key}` },
       );
       await response.body.text();
@@ -130,14 +135,20 @@ export async function benchHostE2e(): Promise<void> {
         if (response.statusCode !== 202) throw new Error(`deliver answered ${response.statusCode}`);
       });
       acceptedRates.push(COUNT / ((performance.now() - started) / 1000));
-      while ((await successful(since)) < COUNT) await new Promise((resolve) => setTimeout(resolve, 20));
+      const deadline = Date.now() + 120_000;
+      while ((await successful(since)) < COUNT) {
+        if (Date.now() > deadline) throw new Error(`round ${round}: not all ${COUNT} delivered within 120 s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       const ours = COUNT / ((performance.now() - started) / 1000);
       oursRates.push(ours);
       ratios.push(ours / baseline);
 
       const proxyStarted = performance.now();
       await pool(COUNT, CONCURRENCY, async (index) => {
-        await (await post(`${proxyUrl}/deliver`, proxyBody(index), {})).body.text();
+        const response = await post(`${proxyUrl}/deliver`, proxyBody(index), {});
+        await response.body.text();
+        if (response.statusCode !== 202) throw new Error(`bare proxy answered ${response.statusCode}`);
       });
       const proxyRate = COUNT / ((performance.now() - proxyStarted) / 1000);
       proxyRates.push(proxyRate);
