@@ -116,6 +116,14 @@ describe('POST /webhooks/benevity', () => {
       .where('source_id', '=', 'whk_host_1')
       .execute();
     expect(rows).toHaveLength(1);
+    // Stored as parsed, with the tenant-less company id and the webhook's time.
+    expect(rows[0]).toMatchObject({
+      provider: 'benevity',
+      kind: 'volunteer',
+      company_id: expect.any(String),
+      data: { hours: 2.5, program: 'buddy_mentoring' },
+    });
+    expect(new Date(rows[0]!.occurred_at as Date).toISOString()).toBe('2025-11-14T10:05:00.000Z');
   });
 
   it('over a real socket: headers come from the Node request, in any case, and the signature still decides', async () => {
