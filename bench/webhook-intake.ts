@@ -75,9 +75,15 @@ export async function benchWebhookIntake(): Promise<void> {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const barePort = await new Promise<number>((resolve) =>
-    bare.once('message', (message: { port: number }) => resolve(message.port)),
-  );
+  const barePort = await new Promise<number>((resolve, reject) => {
+    bare.once('message', (message: { port: number }) => resolve(message.port));
+    bare.once('exit', (code) => reject(new Error(`bare Hono exited with ${code}`)));
+  }).catch(async (error: unknown) => {
+    host.child.kill('SIGTERM');
+    await new Promise((resolve) => host.child.once('exit', resolve));
+    await database.drop();
+    throw error;
+  });
   const bareUrl = `http://127.0.0.1:${barePort}`;
   try {
     await drive(bareUrl, 'warm');
