@@ -40,28 +40,13 @@ function writerFor(db: Kysely<Database>): InboundWriter {
   let writer = writers.get(db);
   if (writer) return writer;
   const insert = createBatcher<Row, { id: string; fate: Fate }>(async (rows) => {
-    // One JSON parameter expanded by json_to_recordset (as the delivery store does): `data` and
-    // `event` are JSON text already and are spliced in as they are. Only ids come back; they
-    // were made here.
-    const batch = `[${rows
-      .map(
-        (row) =>
-          `{"id":${JSON.stringify(row.id)},"company_id":${JSON.stringify(row.company_id)},` +
-          `"provider":${JSON.stringify(row.provider)},"kind":${JSON.stringify(row.kind)},` +
-          `"source_id":${JSON.stringify(row.source_id)},"data":${row.data ?? 'null'},"event":${row.event ?? 'null'},` +
-          `"occurred_at":${JSON.stringify(row.occurred_at ?? null)},"received_at":${JSON.stringify(row.received_at)}}`,
-      )
-      .join(',')}]`;
-    const inserted = await sql<{ id: string }>`
-      insert into inbound_records (id, company_id, provider, kind, source_id, data, event, occurred_at, received_at)
-      select r.id, r.company_id, r.provider, r.kind, r.source_id, r.data, r.event, r.occurred_at, r.received_at
-      from json_to_recordset(${batch}::json)
-        as r(id uuid, company_id text, provider text, kind text, source_id text, data jsonb, event jsonb,
-          occurred_at timestamptz, received_at timestamptz)
-      on conflict (company_id, provider, kind, source_id) do nothing
-      returning id`.execute(db);
-    const byId = new Map(rows.map((row) => [row.id as string, row]));
-    const fresh = new Map(inserted.rows.map((row) => [keyOf(byId.get(row.id)!), row.id]));
+    const inserted = await db
+      .insertInto('inbound_records')
+      .values(rows)
+      .onConflict((conflict) => conflict.columns(['company_id', 'provider', 'kind', 'source_id']).doNothing())
+      .returning(['id', 'company_id', 'provider', 'kind', 'source_id'])
+      .execute();
+    const fresh = new Map(inserted.map((row) => [keyOf(row), row.id]));
     const seen = rows.filter((row) => !fresh.has(keyOf(row)));
     const earlier = new Map<string, { id: string; published: boolean }>();
     if (seen.length > 0) {
