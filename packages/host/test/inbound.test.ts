@@ -3,11 +3,15 @@ import { serve as serveNode } from '@hono/node-server';
 import { benevity } from '@impact-in/connector-benevity';
 import { goodera } from '@impact-in/connector-goodera';
 import { workday } from '@impact-in/connector-workday';
-import { type BusMessage, hmacSha256 } from '@impact-in/core';
+import { type BusMessage, hmacSha256, MemoryEventBus } from '@impact-in/core';
 import { waitUntil } from '@impact-in/testing';
 import { BENEVITY_TEST_CREDENTIALS } from '@impact-in/testing/providers/benevity';
 import { buildDirectoryNotification, WORKDAY_TEST_CREDENTIALS } from '@impact-in/testing/providers/workday';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AppDependencies, connectorContext, type HostedConnector } from '../src/app.js';
+import { acceptInbound, settleInboundWrites } from '../src/inbound.js';
+import { migrateToLatest, openDatabase } from '../src/postgres/index.js';
 import { startTestHost, type TestHost } from './helpers.js';
 
 let t: TestHost;
@@ -459,5 +463,60 @@ describe('inbound edge cases', () => {
     expect(await publishedAt()).not.toBeNull();
     const third = await json(await postWebhook('benevity', body, headers));
     expect(third.body).toMatchObject({ received: 0, duplicates: 1 });
+  });
+});
+
+describe('after the answer', () => {
+  it('settleInboundWrites waits for the published marks written after an answer', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    await migrateToLatest(db);
+    const bus = new MemoryEventBus();
+    try {
+      const record = { provider: 'benevity', kind: 'volunteer', sourceId: 'settle_1', data: { hours: 1 } };
+      const answer = await acceptInbound(
+        { db, bus, logger: pino({ level: 'silent' }) },
+        'benevity',
+        [record],
+        'c1',
+      );
+      expect(answer).toMatchObject({ received: 1, duplicates: 0 });
+      const publishedAt = async () =>
+        (
+          await db
+            .selectFrom('inbound_records')
+            .select('published_at')
+            .where('source_id', '=', 'settle_1')
+            .executeTakeFirst()
+        )?.published_at ?? null;
+      // The mark is batched after the answer: not written yet…
+      expect(await publishedAt()).toBeNull();
+      // …and written once the pending marks are settled (the host does this before closing).
+      await settleInboundWrites(db);
+      expect(await publishedAt()).not.toBeNull();
+    } finally {
+      await bus.close();
+      await db.destroy();
+    }
+  });
+});
+
+describe('connectorContext', () => {
+  it('reads a lazy signal only when a capability asks for it, once, and shares one logger per connector', () => {
+    const deps = { http: {}, tokens: {}, logger: pino({ level: 'silent' }) } as unknown as AppDependencies;
+    const hosted = { connector: benevity, config: {} } as unknown as HostedConnector;
+    const controller = new AbortController();
+    let reads = 0;
+    const lazy = () => {
+      reads++;
+      return controller.signal;
+    };
+    const context = connectorContext(deps, hosted, 'c1', lazy);
+    expect(reads).toBe(0);
+    expect(context.signal).toBe(controller.signal);
+    expect(context.signal).toBe(controller.signal);
+    expect(reads).toBe(1);
+    const eager = new AbortController().signal;
+    expect(connectorContext(deps, hosted, 'c1', eager).signal).toBe(eager);
+    expect(connectorContext(deps, hosted, 'c2', lazy).logger).toBe(context.logger);
   });
 });
