@@ -6,7 +6,7 @@ import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { cli, pool, printResult, scratchDatabase, startLocalServer, startServe } from './util.js';
+import { cli, median, pool, printResult, scratchDatabase, startLocalServer, startServe } from './util.js';
 
 const COUNT = Number(process.env.BENCH_HOST_COUNT ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -23,12 +23,6 @@ const event = (index: number, prefix = 'evt_bench') => ({
   value: 5,
   unit: 'hours',
 });
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 export async function benchHostE2e(): Promise<void> {
   const provider = await startLocalServer();

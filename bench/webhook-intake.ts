@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { cli, printResult, scratchDatabase, startServe } from './util.js';
+import { cli, median, printResult, scratchDatabase, startServe } from './util.js';
 
 const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -98,11 +98,7 @@ export async function benchWebhookIntake(): Promise<void> {
       const ours = await drive(host.url, `run${round}`);
       rounds.push({ baseline, ours });
     }
-    const median = (pick: (round: (typeof rounds)[number]) => number) => {
-      const sorted = rounds.map(pick).sort((a, b) => a - b);
-      const middle = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-    };
+    const middle = (pick: (round: (typeof rounds)[number]) => number) => median(rounds.map(pick));
     const ratios = rounds.map((round) => round.ours.perSecond / round.baseline.perSecond);
     const stored = new pg.Client({ connectionString: database.url });
     await stored.connect();
@@ -119,13 +115,13 @@ export async function benchWebhookIntake(): Promise<void> {
       concurrency: CONCURRENCY,
       bus: process.env.BENCH_NATS_URL ? 'nats' : 'in-process',
       rounds: ROUNDS,
-      ours_per_s: Math.round(median((round) => round.ours.perSecond)),
-      baseline_per_s: Math.round(median((round) => round.baseline.perSecond)),
-      ratio: Math.round(median((round) => round.ours.perSecond / round.baseline.perSecond) * 100) / 100,
+      ours_per_s: Math.round(middle((round) => round.ours.perSecond)),
+      baseline_per_s: Math.round(middle((round) => round.baseline.perSecond)),
+      ratio: Math.round(median(ratios) * 100) / 100,
       round_ratios: ratios.map((ratio) => Math.round(ratio * 100) / 100),
-      ours_p50_ms: Math.round(median((round) => round.ours.p50) * 100) / 100,
-      ours_p99_ms: Math.round(median((round) => round.ours.p99) * 100) / 100,
-      baseline_p99_ms: Math.round(median((round) => round.baseline.p99) * 100) / 100,
+      ours_p50_ms: Math.round(middle((round) => round.ours.p50) * 100) / 100,
+      ours_p99_ms: Math.round(middle((round) => round.ours.p99) * 100) / 100,
+      baseline_p99_ms: Math.round(middle((round) => round.baseline.p99) * 100) / 100,
     });
   } finally {
     bare.kill();
