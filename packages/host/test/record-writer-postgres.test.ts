@@ -187,6 +187,38 @@ describe('RecordWriter on PostgreSQL', () => {
     expect(stored.find((row) => row.source_id === 'c-4')!.data).toBe('{"n":4}');
   });
 
+  it('parses a queued COPY batch back, byte for byte, when it must be upserted after all', async () => {
+    const tenant = randomUUID();
+    // A batch is queued as COPY text; this one collides, so its rows are read back from that
+    // text and upserted. Every character COPY escapes must survive the round trip.
+    const awkward = 'tab\there, new\nline, cr\r, back\\slash \\N \\t \\\\, "q", Олена 🙂, \u2028';
+    const records = [
+      record('a\tb\nc\rd\\e', { feedback: awkward, list: [1, null, 'x\\y'] }, 'kintell-session-a\tb'),
+      record('\\N', { feedback: '\\N', campaignId: 'camp\t1' }),
+      record('plain', { feedback: null, campaignId: 'camp-2' }, 'kintell-session-plain'),
+      record('Олена 🙂', { feedback: awkward }),
+    ];
+    let interfered = false;
+    const { counts, copied } = await write(tenant, records, {
+      beforeCopy: async () => {
+        if (interfered) return;
+        interfered = true;
+        await write(tenant, [record('plain', { feedback: 'stored before' })], { on: plain });
+      },
+    });
+    expect(interfered).toBe(true);
+    expect(copied).toBe(0);
+    expect(counts).toEqual({ imported: 3, updated: 1, unchanged: 0 });
+    const bySource = new Map((await rowsOf(tenant)).map((row) => [row.source_id, row]));
+    expect([...bySource.keys()].sort()).toEqual(records.map((item) => item.sourceId).sort());
+    for (const item of records) {
+      const row = bySource.get(item.sourceId)!;
+      expect(row.data).toBe(JSON.stringify(item.data));
+      expect(row.event_id).toBe(item.event?.eventId ?? null);
+      expect(row.campaign_id).toBe(typeof item.data.campaignId === 'string' ? item.data.campaignId : null);
+    }
+  });
+
   it('leaves out and reports rows Postgres cannot store, and copies the rest', async () => {
     const tenant = randomUUID();
     const { counts, copied, rejected } = await write(tenant, [

@@ -46,11 +46,27 @@ interface Pending {
   campaignId: string | null;
 }
 
+/**
+ * A batch bound for `COPY`, kept as the `COPY` text itself (encoded in pieces of about 64 KiB)
+ * rather than as row objects: a row's strings are garbage as soon as its line is appended, so the
+ * collector never copies a batch of them around. Rows are parsed back only if the batch must be
+ * upserted after all.
+ */
+interface CopyBatch {
+  chunks: Buffer[];
+  /** The piece being filled. */
+  text: string;
+  /** The line of each row, in order. */
+  lines: number[];
+  /** `created_at` and `updated_at` of the batch's rows (when its first row was queued). */
+  now: string;
+}
+
 /** `\u0000` or a lone-surrogate escape in JSON text: what Postgres' json refuses. */
 const UNSTORABLE_JSON = /\\u0000|\\ud[89a-f]/i;
-/** A NUL or a lone surrogate in plain text (with `u`, a valid pair is one code point and does not match). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it looks for
-const SUSPECT_TEXT = /[\u0000\ud800-\udfff]/u;
+/** A NUL or a lone surrogate in plain text (`isWellFormed`, ES2024: a valid pair is well formed). */
+const suspectText = (value: string) =>
+  value.includes('\u0000') || !(value as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** The batch as one JSON array for `json_to_recordset`, `data` spliced in as already serialised. */
 const toJson = (batch: Pending[]) => {
@@ -71,6 +87,15 @@ const copyText = (value: string | null) =>
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 const copyEscape = (character: string) => COPY_ESCAPES[character]!;
 
+/** The inverse of {@link copyText}. */
+const fromCopyText = (value: string): string | null =>
+  value === '\\N' ? null : value.includes('\\') ? value.replace(/\\(.)/g, copyUnescape) : value;
+const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
+const copyUnescape = (_: string, character: string) => COPY_UNESCAPES[character] ?? character;
+
+/** A `COPY` piece is encoded once it holds this many UTF-16 units. */
+const COPY_PIECE = 65_536;
+
 const UNIQUE_VIOLATION = '23505';
 
 const campaignOf = (data: Record<string, unknown>) =>
@@ -82,7 +107,9 @@ const campaignOf = (data: Record<string, unknown>) =>
  *
  * On a real PostgreSQL server (a pool registered with `registerPgPool`), one query finds which
  * rows of a batch are stored already; the new ones are streamed in with `COPY`, the rest are
- * upserted. Otherwise (PGlite, a strict import's transaction, a dry run) the whole batch is
+ * upserted. While no stored row was met (a first import), a batch is queued as its `COPY` text,
+ * encoded as it fills, and not checked at all; its rows are parsed back from that text only if it
+ * has to be upserted after all. Otherwise (PGlite, a strict import's transaction, a dry run) the whole batch is
  * upserted. The upsert leaves a row stored with the same data alone (not even locked), updates a
  * changed one and reports how many were new and changed. Its batch travels as a single JSON
  * parameter expanded by `json_to_recordset`, which measured faster than multi-row VALUES or
@@ -94,18 +121,25 @@ export class RecordWriter {
   readonly rejected: Array<{ line: number; message: string }> = [];
   readonly #db: Kysely<Database>;
   readonly #options: Required<RecordWriterOptions>;
+  /** The batch being filled: rows for the upsert (or a checked `COPY`), or `COPY` text. */
   #batch: Pending[] = [];
+  #copyBatch: CopyBatch | undefined;
+  /** Rows in the batch being filled (either form). */
+  #queued = 0;
   #keys = new Set<string>();
   readonly #inFlight = new Set<{ done: Promise<void>; keys: Set<string> }>();
   #failure: { error: unknown } | undefined;
 
   readonly #pool: Pool | undefined;
+  /** The first columns of every `COPY` line: the tenant and the provider. */
+  readonly #copyPrefix: string;
 
   constructor(db: Kysely<Database>, options: RecordWriterOptions) {
     this.#db = db;
     this.#options = { batchSize: 1_000, concurrency: 2, beforeCopy: async () => undefined, ...options };
     // COPY needs a connection of its own: not inside a transaction, and not on PGlite.
     this.#pool = options.dryRun ? undefined : pgPoolOf(db);
+    this.#copyPrefix = `${copyText(options.companyId)}\t${copyText(options.provider)}\t`;
   }
 
   /** Rows written with `COPY` (new rows, on a real PostgreSQL server). */
@@ -115,27 +149,69 @@ export class RecordWriter {
 
   /**
    * Queues a record; resolves once it is accepted into a batch (after a write slot freed up when
-   * this batch is full). Throws what a failed write threw.
+   * this batch is full). Throws what a failed write threw. A record Postgres cannot store is left
+   * out and reported in {@link rejected}.
    */
   async add(record: InboundRecord, line: number): Promise<void> {
     this.#throwIfFailed();
-    const key = `${record.kind}\u0000${record.sourceId}`;
+    const { kind, sourceId } = record;
+    const key = `${kind}\u0000${sourceId}`;
     if (this.#keys.has(key) || this.#isInFlight(key)) {
       // The same row again: one statement cannot upsert a row twice, and two concurrent ones
       // could apply it out of order. Everything before it is written first.
       await this.#send();
       await this.#settle(0);
     }
-    this.#batch.push({
+    const row: Pending = {
       line,
-      kind: record.kind,
-      sourceId: record.sourceId,
+      kind,
+      sourceId,
       data: JSON.stringify(record.data),
       eventId: record.event?.eventId ?? null,
       campaignId: campaignOf(record.data),
-    });
+    };
+    if (!this.#storable(row)) return;
+    // A batch keeps the form it started in: `COPY` text while no stored rows were met.
+    if (this.#queued === 0 && this.#pool && !this.#check) {
+      this.#copyBatch = { chunks: [], text: '', lines: [], now: new Date().toISOString() };
+    }
+    if (this.#copyBatch) this.#append(this.#copyBatch, row);
+    else this.#batch.push(row);
     this.#keys.add(key);
-    if (this.#batch.length >= this.#options.batchSize) await this.#send();
+    if (++this.#queued >= this.#options.batchSize) await this.#send();
+  }
+
+  /** Appends a row's `COPY` line (text format: tab-separated, `\\N` for null). */
+  #append(batch: CopyBatch, row: Pending): void {
+    const { data } = row;
+    // JSON text has no raw tabs or newlines: only its backslashes need escaping.
+    batch.text += `${this.#copyPrefix}${copyText(row.kind)}\t${copyText(row.sourceId)}\t${
+      data.includes('\\') ? data.replaceAll('\\', '\\\\') : data
+    }\t${copyText(row.eventId)}\t${copyText(row.campaignId)}\t${this.#options.importId}\t${batch.now}\t${batch.now}\n`;
+    batch.lines.push(row.line);
+    if (batch.text.length >= COPY_PIECE) {
+      batch.chunks.push(Buffer.from(batch.text, 'utf8'));
+      batch.text = '';
+    }
+  }
+
+  /** The rows of a `COPY` batch, parsed back from its text (to upsert them instead). */
+  #rowsOf(batch: CopyBatch): Pending[] {
+    const rows: Pending[] = [];
+    let index = 0;
+    for (const text of Buffer.concat(batch.chunks).toString('utf8').split('\n')) {
+      if (text === '') continue;
+      const fields = text.split('\t');
+      rows.push({
+        line: batch.lines[index++]!,
+        kind: fromCopyText(fields[2]!)!,
+        sourceId: fromCopyText(fields[3]!)!,
+        data: fields[4]!.replaceAll('\\\\', '\\'),
+        eventId: fromCopyText(fields[5]!),
+        campaignId: fromCopyText(fields[6]!),
+      });
+    }
+    return rows;
   }
 
   #isInFlight(key: string): boolean {
@@ -153,6 +229,8 @@ export class RecordWriter {
   /** Waits for the writes in flight, without sending what is queued (the import failed). */
   async abandon(): Promise<WriteCounts> {
     this.#batch = [];
+    this.#copyBatch = undefined;
+    this.#queued = 0;
     this.#keys = new Set();
     await this.#settle(0).catch(() => undefined);
     return this.counts;
@@ -171,16 +249,23 @@ export class RecordWriter {
   }
 
   async #send(): Promise<void> {
-    if (this.#batch.length === 0) return;
+    if (this.#queued === 0) return;
     // Backpressure: the next batch fills while at most `concurrency` are written.
     await this.#settle(this.#options.concurrency - 1);
-    const batch = this.#batch;
+    const rows = this.#batch;
+    const copyBatch = this.#copyBatch;
     const keys = this.#keys;
     this.#batch = [];
+    this.#copyBatch = undefined;
+    this.#queued = 0;
     this.#keys = new Set();
+    if (copyBatch && copyBatch.text !== '') {
+      copyBatch.chunks.push(Buffer.from(copyBatch.text, 'utf8'));
+      copyBatch.text = '';
+    }
     const write = {
       keys,
-      done: this.#write(batch).catch((error: unknown) => {
+      done: (copyBatch ? this.#writeCopyBatch(copyBatch) : this.#write(rows)).catch((error: unknown) => {
         this.#failure ??= { error };
       }),
     };
@@ -188,37 +273,69 @@ export class RecordWriter {
     void write.done.then(() => this.#inFlight.delete(write));
   }
 
-  /** Leaves out (and reports) the rows Postgres cannot store: NUL characters, lone surrogates. */
-  #storable(rows: Pending[]): Pending[] {
-    const suspect = (row: Pending) =>
+  /**
+   * Whether Postgres can store a row; if not (a NUL character, a lone surrogate), the row is
+   * reported in {@link rejected}.
+   */
+  #storable(row: Pending): boolean {
+    const suspect =
       // JSON.stringify writes `\u` only for control characters and lone surrogates.
       (row.data.includes('\\u') && UNSTORABLE_JSON.test(row.data)) ||
-      SUSPECT_TEXT.test(row.sourceId) ||
-      SUSPECT_TEXT.test(row.kind) ||
-      (row.eventId !== null && SUSPECT_TEXT.test(row.eventId)) ||
-      (row.campaignId !== null && SUSPECT_TEXT.test(row.campaignId));
-    if (!rows.some(suspect)) return rows;
+      suspectText(row.sourceId) ||
+      suspectText(row.kind) ||
+      (row.eventId !== null && suspectText(row.eventId)) ||
+      (row.campaignId !== null && suspectText(row.campaignId));
+    if (!suspect) return true;
     // Rare (the importer reports such cells itself): find the field and leave the row out.
-    return rows.filter((row) => {
-      if (!suspect(row)) return true;
-      const path = findUnstorableText({
-        data: JSON.parse(row.data),
-        sourceId: row.sourceId,
-        kind: row.kind,
-        eventId: row.eventId,
-        campaignId: row.campaignId,
-      });
-      if (path === undefined) return true;
-      this.rejected.push({ line: row.line, message: `${path}: holds a NUL character or invalid text` });
-      return false;
+    const path = findUnstorableText({
+      data: JSON.parse(row.data),
+      sourceId: row.sourceId,
+      kind: row.kind,
+      eventId: row.eventId,
+      campaignId: row.campaignId,
     });
+    if (path === undefined) return true;
+    this.rejected.push({ line: row.line, message: `${path}: holds a NUL character or invalid text` });
+    return false;
   }
 
-  async #write(rows: Pending[]): Promise<void> {
-    const batch = this.#storable(rows);
+  async #write(batch: Pending[]): Promise<void> {
     if (batch.length === 0) return;
     if (this.#pool) await this.#copyOrUpsert(this.#pool, batch);
     else await this.#upsert(batch);
+  }
+
+  /**
+   * A batch queued as `COPY` text (nothing stored had been met when it began): copied as it is.
+   * If the `COPY` meets a stored row, or one did since the batch began, its rows are parsed back
+   * and written as {@link #copyOrUpsert} does.
+   */
+  async #writeCopyBatch(batch: CopyBatch): Promise<void> {
+    const pool = this.#pool!;
+    if (this.#check) {
+      await this.#copyOrUpsert(pool, this.#rowsOf(batch));
+      return;
+    }
+    const client = await pool.connect();
+    let collided = false;
+    try {
+      await this.#options.beforeCopy();
+      try {
+        const copied = await this.#copyChunks(client, batch.chunks, batch.lines.length);
+        this.counts.imported += copied;
+        this.copied += copied;
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        this.#check = true;
+        collided = true;
+      }
+    } catch (error) {
+      // A connection whose COPY broke off is not handed to the next query.
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+    client.release();
+    if (collided) await this.#upsert(this.#rowsOf(batch));
   }
 
   /**
@@ -292,31 +409,27 @@ export class RecordWriter {
     return { fresh, stored };
   }
 
+  /** Copies rows with `COPY` (the rows of a checked batch). */
   async #copy(client: PoolClient, rows: Pending[]): Promise<number> {
-    const { companyId, provider, importId } = this.#options;
-    const now = new Date().toISOString();
-    const prefix = `${copyText(companyId)}\t${copyText(provider)}\t`;
-    const suffix = `\t${importId}\t${now}\t${now}\n`;
+    const batch: CopyBatch = { chunks: [], text: '', lines: [], now: new Date().toISOString() };
+    for (const row of rows) this.#append(batch, row);
+    if (batch.text !== '') batch.chunks.push(Buffer.from(batch.text, 'utf8'));
+    return this.#copyChunks(client, batch.chunks, rows.length);
+  }
+
+  async #copyChunks(client: PoolClient, chunks: readonly Buffer[], rows: number): Promise<number> {
     const stream = client.query(
       copyFrom(
         'copy imported_records (company_id, provider, kind, source_id, data, event_id, campaign_id, import_id, created_at, updated_at) from stdin',
       ),
     );
-    let text = '';
-    for (const row of rows) {
-      // JSON text has no raw tabs or newlines: only its backslashes need escaping.
-      text += `${prefix}${copyText(row.kind)}\t${copyText(row.sourceId)}\t${
-        row.data.includes('\\') ? row.data.replaceAll('\\', '\\\\') : row.data
-      }\t${copyText(row.eventId)}\t${copyText(row.campaignId)}${suffix}`;
-      if (text.length >= 65_536) {
-        if (!stream.write(text)) await once(stream, 'drain'); // rejects if the COPY fails meanwhile
-        text = '';
-      }
+    for (const chunk of chunks) {
+      if (!stream.write(chunk)) await once(stream, 'drain'); // rejects if the COPY fails meanwhile
     }
     const finished = once(stream, 'finish');
-    stream.end(text);
+    stream.end();
     await finished;
-    return rows.length;
+    return rows;
   }
 
   async #upsert(batch: Pending[]): Promise<void> {
