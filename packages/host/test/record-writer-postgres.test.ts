@@ -219,6 +219,28 @@ describe('RecordWriter on PostgreSQL', () => {
     }
   });
 
+  it('parses back batches of several COPY pieces, also those queued before a collision', async () => {
+    const tenant = randomUUID();
+    // Rows of ~30 000 characters: a batch of 7 spans several 64 KiB pieces. The first COPY
+    // collides, so the batches queued meanwhile as COPY text are parsed back and checked.
+    const big = (index: number) => `${'ø\\\t'.repeat(7_500)}#${index}`;
+    const records = Array.from({ length: 40 }, (_, index) => record(`big-${index}`, { text: big(index) }));
+    let interfered = false;
+    const { counts } = await write(tenant, records, {
+      batchSize: 7,
+      beforeCopy: async () => {
+        if (interfered) return;
+        interfered = true;
+        await write(tenant, [record('big-2', { text: 'stored before' })], { on: plain });
+      },
+    });
+    expect(counts).toEqual({ imported: 39, updated: 1, unchanged: 0 });
+    const stored = await rowsOf(tenant);
+    expect(stored).toHaveLength(40);
+    const bySource = new Map(stored.map((row) => [row.source_id, row.data]));
+    for (const item of records) expect(bySource.get(item.sourceId)).toBe(JSON.stringify(item.data));
+  });
+
   it('leaves out and reports rows Postgres cannot store, and copies the rest', async () => {
     const tenant = randomUUID();
     const { counts, copied, rejected } = await write(tenant, [
