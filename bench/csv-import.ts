@@ -73,21 +73,27 @@ function checkpoint(databaseUrl: string): void {
   spawnSync('psql', [databaseUrl, '-qc', 'checkpoint'], { encoding: 'utf8' });
 }
 
+/** Runs one `psql` command (stopping at the first error) and returns its unaligned output. */
+function psqlIn(databaseUrl: string, command: string): string {
+  const result = spawnSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-Atqc', command], {
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`psql: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
 /** `psql \copy` of the file into a table with the export's columns and key. */
 function copyRowsPerSecond(databaseUrl: string, path: string, rows: number): number {
-  const psql = (command: string) => {
-    const result = spawnSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-qc', command], {
-      encoding: 'utf8',
-    });
-    if (result.status !== 0) throw new Error(`psql: ${result.stderr}`);
-  };
-  psql(`create table copy_sessions (
+  psqlIn(
+    databaseUrl,
+    `create table copy_sessions (
     session_id text primary key, program text, scheduled_at timestamptz, completed_at timestamptz,
     duration_minutes int, status text, participant_email text, participant_name text,
-    volunteer_email text, volunteer_name text, volunteer_id text, language text, rating int, company_ref text)`);
+    volunteer_email text, volunteer_name text, volunteer_id text, language text, rating int, company_ref text)`,
+  );
   checkpoint(databaseUrl);
   const started = performance.now();
-  psql(`\\copy copy_sessions from '${path}' with (format csv, header true)`);
+  psqlIn(databaseUrl, `\\copy copy_sessions from '${path}' with (format csv, header true)`);
   return rows / ((performance.now() - started) / 1000);
 }
 
@@ -97,13 +103,7 @@ function copyRowsPerSecond(databaseUrl: string, path: string, rows: number): num
  * it on this server; the gap between it and the typed `\copy` is the cost of the stored row itself.
  */
 function storageFloor(databaseUrl: string, path: string, rows: number) {
-  const psql = (command: string) => {
-    const result = spawnSync('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-Atqc', command], {
-      encoding: 'utf8',
-    });
-    if (result.status !== 0) throw new Error(`psql: ${result.stderr}`);
-    return result.stdout.trim();
-  };
+  const psql = (command: string) => psqlIn(databaseUrl, command);
   psql(`\\copy imported_records to '${path}'`);
   const rowBytes = Number(psql('select round(avg(pg_column_size(r.*))) from imported_records r'));
   psql('create table floor_records (like imported_records including all)');

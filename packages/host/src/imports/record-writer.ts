@@ -62,6 +62,13 @@ interface CopyBatch {
   now: string;
 }
 
+/** Encodes the piece being filled (whole lines only: a piece never splits a row). */
+function seal(batch: CopyBatch): void {
+  if (batch.text === '') return;
+  batch.chunks.push(Buffer.from(batch.text, 'utf8'));
+  batch.text = '';
+}
+
 /** `\u0000` or a lone-surrogate escape in JSON text: what Postgres' json refuses. */
 const UNSTORABLE_JSON = /\\u0000|\\ud[89a-f]/i;
 /** A NUL or a lone surrogate in plain text (`isWellFormed`, ES2024: a valid pair is well formed). */
@@ -189,10 +196,7 @@ export class RecordWriter {
       data.includes('\\') ? data.replaceAll('\\', '\\\\') : data
     }\t${copyText(row.eventId)}\t${copyText(row.campaignId)}\t${this.#options.importId}\t${batch.now}\t${batch.now}\n`;
     batch.lines.push(row.line);
-    if (batch.text.length >= COPY_PIECE) {
-      batch.chunks.push(Buffer.from(batch.text, 'utf8'));
-      batch.text = '';
-    }
+    if (batch.text.length >= COPY_PIECE) seal(batch);
   }
 
   /** The rows of a `COPY` batch, parsed back from its text (to upsert them instead). */
@@ -259,10 +263,7 @@ export class RecordWriter {
     this.#copyBatch = undefined;
     this.#queued = 0;
     this.#keys = new Set();
-    if (copyBatch && copyBatch.text !== '') {
-      copyBatch.chunks.push(Buffer.from(copyBatch.text, 'utf8'));
-      copyBatch.text = '';
-    }
+    if (copyBatch) seal(copyBatch);
     const write = {
       keys,
       done: (copyBatch ? this.#writeCopyBatch(copyBatch) : this.#write(rows)).catch((error: unknown) => {
@@ -316,26 +317,43 @@ export class RecordWriter {
       await this.#copyOrUpsert(pool, this.#rowsOf(batch));
       return;
     }
+    const copied = await this.#withClient(pool, (client) =>
+      this.#tryCopy(client, batch.chunks, batch.lines.length),
+    );
+    if (!copied) await this.#upsert(this.#rowsOf(batch));
+  }
+
+  /** Runs `work` on a pooled connection; one whose `COPY` broke off is not handed out again. */
+  async #withClient<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
-    let collided = false;
+    let result: T;
     try {
-      await this.#options.beforeCopy();
-      try {
-        const copied = await this.#copyChunks(client, batch.chunks, batch.lines.length);
-        this.counts.imported += copied;
-        this.copied += copied;
-      } catch (error) {
-        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        this.#check = true;
-        collided = true;
-      }
+      result = await work(client);
     } catch (error) {
-      // A connection whose COPY broke off is not handed to the next query.
       client.release(error instanceof Error ? error : true);
       throw error;
     }
     client.release();
-    if (collided) await this.#upsert(this.#rowsOf(batch));
+    return result;
+  }
+
+  /**
+   * Copies `rows` rows of `COPY` text and counts them; false when the `COPY` met a stored row (it
+   * fails as a whole on the primary key: nothing of it stays), after which batches are checked.
+   */
+  async #tryCopy(client: PoolClient, chunks: readonly Buffer[], rows: number): Promise<boolean> {
+    await this.#options.beforeCopy();
+    try {
+      // Not `imported += await …`: that reads the count before the wait, and batches overlap.
+      const copied = await this.#copyChunks(client, chunks, rows);
+      this.counts.imported += copied;
+      this.copied += copied;
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      this.#check = true;
+      return false;
+    }
   }
 
   /**
@@ -350,33 +368,16 @@ export class RecordWriter {
    * nothing is written twice or lost.
    */
   async #copyOrUpsert(pool: Pool, batch: Pending[]): Promise<void> {
-    const client = await pool.connect();
-    let upsert: Pending[] = [];
-    try {
+    const upsert = await this.#withClient(pool, async (client) => {
       let fresh = batch;
+      let stored: Pending[] = [];
       if (this.#check) {
-        ({ fresh, stored: upsert } = await this.#split(client, batch));
-        this.#check = upsert.length > 0;
+        ({ fresh, stored } = await this.#split(client, batch));
+        this.#check = stored.length > 0;
       }
-      if (fresh.length > 0) {
-        await this.#options.beforeCopy();
-        try {
-          // Not `imported += await …`: that reads the count before the wait, and batches overlap.
-          const copied = await this.#copy(client, fresh);
-          this.counts.imported += copied;
-          this.copied += copied;
-        } catch (error) {
-          if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-          this.#check = true;
-          upsert = batch;
-        }
-      }
-    } catch (error) {
-      // A connection whose COPY broke off is not handed to the next query.
-      client.release(error instanceof Error ? error : true);
-      throw error;
-    }
-    client.release();
+      if (fresh.length > 0 && !(await this.#tryCopy(client, this.#encode(fresh), fresh.length))) return batch;
+      return stored;
+    });
     if (upsert.length > 0) await this.#upsert(upsert);
   }
 
@@ -409,12 +410,12 @@ export class RecordWriter {
     return { fresh, stored };
   }
 
-  /** Copies rows with `COPY` (the rows of a checked batch). */
-  async #copy(client: PoolClient, rows: Pending[]): Promise<number> {
+  /** The `COPY` text of rows (the new rows of a checked batch). */
+  #encode(rows: readonly Pending[]): Buffer[] {
     const batch: CopyBatch = { chunks: [], text: '', lines: [], now: new Date().toISOString() };
     for (const row of rows) this.#append(batch, row);
-    if (batch.text !== '') batch.chunks.push(Buffer.from(batch.text, 'utf8'));
-    return this.#copyChunks(client, batch.chunks, rows.length);
+    seal(batch);
+    return batch.chunks;
   }
 
   async #copyChunks(client: PoolClient, chunks: readonly Buffer[], rows: number): Promise<number> {
