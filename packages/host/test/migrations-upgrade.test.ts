@@ -14,6 +14,7 @@ describe('migrations on a database with data', () => {
       expect(await pendingMigrations(db)).toEqual([
         '0006_imported_records_event_id',
         '0007_imports_heartbeat',
+        '0008_claim_due_function',
       ]);
       const importId = '11111111-1111-4111-8111-111111111111';
       await sql`insert into imported_records

@@ -83,3 +83,69 @@ describe('PostgresDeliveryStore submit edge cases (PGlite)', () => {
     }
   });
 });
+
+describe('PostgresDeliveryStore claims on a real PostgreSQL server', () => {
+  it('reads about as many due rows as it claims, however large the backlog and however stale the statistics', async () => {
+    const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${name}`;
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await migrateToLatest(db);
+      // A backlog of 5 000 due deliveries that the statistics know nothing of (never analyzed:
+      // what a provider outage looks like between two ANALYZE runs), the oldest 64 in flight.
+      await pool.query('alter table impact_deliveries set (autovacuum_enabled = false)');
+      await pool.query(`
+        insert into impact_deliveries
+          (id, company_id, provider, delivery_id, event_id, event, status, next_attempt_at, created_at, updated_at)
+        select gen_random_uuid(), 'c1', case when g % 2 = 0 then 'goodera' else 'benevity' end,
+               gen_random_uuid(), 'evt_' || g, '{}', 'pending', now() - interval '1 hour' + g * interval '1 ms',
+               now(), now()
+        from generate_series(1, 5000) g`);
+      await pool.query(`
+        update impact_deliveries set lease_owner = 'other', lease_expires_at = now() + interval '1 minute'
+        where event_id in (select 'evt_' || g from generate_series(1, 64) g)`);
+
+      // Each claim on a connection of its own: a backend's transaction statistics can still hold
+      // what it did before the transaction, until they are flushed.
+      const claim = async (providers: string[] | null) => {
+        const client = new pg.Client({ connectionString: url.toString() });
+        await client.connect();
+        await client.query('begin');
+        const claimed = await client.query<{ event_id: string }>(
+          `select event_id from impact_claim_due('me', now(), now() + interval '30 seconds', 10, $1)
+           order by next_attempt_at`,
+          [providers],
+        );
+        // Rows this transaction fetched from the table through an index, and read by scanning it.
+        const read = await client.query<{ fetched: string; scanned: string }>(
+          `select idx_tup_fetch as fetched, seq_tup_read as scanned from pg_stat_xact_user_tables
+           where relname = 'impact_deliveries'`,
+        );
+        await client.query('rollback');
+        await client.end();
+        return { claimed: claimed.rows.map((row) => row.event_id), ...read.rows[0]! };
+      };
+
+      const all = await claim(null);
+      expect(all.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `evt_${65 + index}`));
+      // The 64 leased rows are stepped over, then 10 are taken and updated: nowhere near the
+      // 5 000 due (a bitmap scan fetched all of them, then sorted them).
+      expect(Number(all.fetched)).toBeLessThan(200);
+      expect(Number(all.scanned)).toBe(0);
+
+      const goodera = await claim(['goodera']);
+      expect(goodera.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `evt_${66 + 2 * index}`));
+      expect(Number(goodera.fetched)).toBeLessThan(200);
+      expect(Number(goodera.scanned)).toBe(0);
+    } finally {
+      await db.destroy();
+      await dropTestDatabase(ADMIN_URL, name);
+    }
+  });
+});

@@ -227,25 +227,11 @@ export class PostgresDeliveryStore implements DeliveryStore {
   async claimDue(options: ClaimOptions): Promise<Delivery[]> {
     if (options.providers && options.providers.length === 0) return [];
     const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
-    const due = this.#db
-      .selectFrom('impact_deliveries')
-      .select('id')
-      .where('status', 'in', ['pending', 'retrying'])
-      .where('next_attempt_at', '<=', options.now)
-      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', options.now)]))
-      .$if(options.providers !== undefined, (builder) =>
-        builder.where('provider', 'in', options.providers ?? []),
-      )
-      .orderBy('next_attempt_at')
-      .limit(options.limit)
-      .forUpdate()
-      .skipLocked();
-    const rows = await this.#db
-      .updateTable('impact_deliveries')
-      .set({ lease_owner: options.owner, lease_expires_at: leaseUntil })
-      .where('id', 'in', due)
-      .returningAll()
-      .execute();
+    // See migration 0008 for why the claim is a function: its cost must not grow with the backlog.
+    const { rows } =
+      await sql<Row>`select * from impact_claim_due(${options.owner}, ${options.now}, ${leaseUntil}, ${
+        options.limit
+      }, ${options.providers ? [...options.providers] : null})`.execute(this.#db);
     return rows
       .map(toDelivery)
       .sort((a, b) => (a.nextAttemptAt?.getTime() ?? 0) - (b.nextAttemptAt?.getTime() ?? 0));

@@ -125,6 +125,37 @@ const migrations: Record<string, Migration> = {
         for each row execute function audit_log_append_only()`.execute(db);
     },
   },
+  '0008_claim_due_function': {
+    // The claim as a function, for the planner settings it needs. Its subquery must walk the due
+    // index in order and stop after `p_limit` rows; its update must find those rows by primary
+    // key. Left to itself the planner did neither when the statistics were stale (a fresh
+    // table, or a backlog that grew since the last ANALYZE, as in a provider outage): it read
+    // every due row through a bitmap scan and sorted them all for each claim, and joined the
+    // claimed ids against a scan of the whole table, so each claim cost time in proportion to
+    // the backlog (4 ms at 5 000 due rows). `= any(array(…))` makes the update a primary-key
+    // lookup; the SET clauses rule out the bitmap and sequential scans for this statement only.
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await sql`create function impact_claim_due(
+          p_owner text, p_now timestamptz, p_lease_until timestamptz, p_limit integer, p_providers text[])
+        returns setof impact_deliveries
+        language sql
+        set enable_bitmapscan = off
+        set enable_seqscan = off
+        as $$
+          update impact_deliveries set lease_owner = p_owner, lease_expires_at = p_lease_until
+          where id = any(array(
+            select id from impact_deliveries
+            where status in ('pending', 'retrying') and next_attempt_at <= p_now
+              and (lease_expires_at is null or lease_expires_at <= p_now)
+              and (p_providers is null or provider = any(p_providers))
+            order by next_attempt_at
+            limit p_limit
+            for update skip locked))
+          returning *
+        $$`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations, ...importMigrations }) };
