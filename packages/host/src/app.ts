@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type AnyConnector,
+  type BlobStore,
   type ConnectorContext,
   type Delivery,
   type Dispatcher,
@@ -68,7 +69,9 @@ export interface AppDependencies {
   bodyLimitBytes?: number;
   /** CSV upload limit. Default 100 MiB. */
   importLimitBytes?: number;
-  /** The local folder uploads are kept in. */
+  /** Where uploads are kept. Default: a `LocalBlobStore` in `blobDir`. */
+  blobs?: BlobStore;
+  /** The local folder uploads are kept in when `blobs` is not given. Default `./.impact-in/blobs`. */
   blobDir?: string;
   /** Per-tenant integration config (seed 003): enablement, the config to use, delivery targets. */
   tenantIntegrations: TenantIntegrations;

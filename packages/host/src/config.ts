@@ -2,6 +2,11 @@ import { z } from '@impact-in/core';
 
 const MiB = 1024 * 1024;
 
+/** S3 bucket names: 3–63 lower-case letters, digits, `.` and `-`. */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const BUCKET_MESSAGE = 'must be a bucket name (3-63 lower-case letters, digits, "." and "-")';
+const PREFIX = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,199})*$/;
+
 /**
  * The host's own settings, read from the environment once at start-up. Provider variables
  * (`BENEVITY_*`, `GOODERA_*`, `WORKDAY_*`) are read by each connector's `fromEnv`.
@@ -76,6 +81,28 @@ export const HostEnvSchema = z.object({
     .default(100 * MiB),
   /** Where uploads are kept (the local-folder BlobStore). Default `<IMPACT_IN_DATA_DIR>/blobs`. */
   IMPACT_IN_BLOB_DIR: z.string().min(1).optional(),
+  /**
+   * Uploads in an S3 bucket instead of the local folder. The other `S3_*` variables need it.
+   * `S3_ACCESS_KEY_ID`/`S3_SECRET_ACCESS_KEY` unset: the AWS SDK's default credential chain.
+   */
+  S3_BUCKET: z.string().regex(BUCKET, BUCKET_MESSAGE).optional(),
+  /** An S3-compatible endpoint (MinIO, Ceph…); unset: AWS S3. */
+  S3_ENDPOINT: z.url('must be a URL, e.g. https://s3.eu-west-1.amazonaws.com').optional(),
+  S3_REGION: z.string().min(1).optional(),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Path-style URLs (`<endpoint>/<bucket>/<key>`). Default: on with `S3_ENDPOINT`, off without. */
+  S3_FORCE_PATH_STYLE: z
+    .enum(['true', 'false', '1', '0'], 'must be true or false')
+    .transform((value) => value === 'true' || value === '1')
+    .optional(),
+  /** A folder for this host's objects in a shared bucket (`S3_BUCKET` or `R2_BUCKET_NAME`). */
+  S3_PREFIX: z.string().regex(PREFIX, 'must be /-separated letters, digits, ".", "_" and "-"').optional(),
+  /** Uploads in a Cloudflare R2 bucket (seed 000's names): all four `R2_*` variables together. */
+  R2_BUCKET_NAME: z.string().regex(BUCKET, BUCKET_MESSAGE).optional(),
+  R2_ENDPOINT: z.url('must be a URL, e.g. https://<account id>.r2.cloudflarestorage.com').optional(),
+  R2_ACCESS_KEY_ID: z.string().min(1).optional(),
+  R2_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -110,5 +137,76 @@ export function loadHostEnv(env: Record<string, string | undefined>): HostEnv {
   if (parsed.data.IMPACT_IN_OIDC_ISSUER && !parsed.data.IMPACT_IN_OIDC_AUDIENCE) {
     throw new ConfigError('IMPACT_IN_OIDC_AUDIENCE', 'is required when IMPACT_IN_OIDC_ISSUER is set');
   }
+  checkBlobSettings(parsed.data);
   return parsed.data;
+}
+
+const R2_VARIABLES = ['R2_BUCKET_NAME', 'R2_ENDPOINT', 'R2_ACCESS_KEY_ID', 'R2_SECRET_ACCESS_KEY'] as const;
+const S3_VARIABLES = [
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+  'S3_FORCE_PATH_STYLE',
+] as const;
+
+/** The object-store variables fit together: one store, all of R2's four, both halves of a key. */
+function checkBlobSettings(env: HostEnv): void {
+  const r2 = R2_VARIABLES.filter((name) => env[name] !== undefined);
+  if (r2.length > 0) {
+    if (env.S3_BUCKET !== undefined) {
+      throw new ConfigError(
+        'R2_BUCKET_NAME',
+        'and S3_BUCKET are both set: uploads go to one store, pick one',
+      );
+    }
+    const missing = R2_VARIABLES.find((name) => env[name] === undefined);
+    if (missing)
+      throw new ConfigError(missing, `is required when ${r2[0]} is set (R2 needs all four R2_* variables)`);
+    return;
+  }
+  const s3 = S3_VARIABLES.find((name) => env[name] !== undefined);
+  if (s3 && env.S3_BUCKET === undefined) throw new ConfigError('S3_BUCKET', `is required when ${s3} is set`);
+  if (env.S3_PREFIX !== undefined && env.S3_BUCKET === undefined) {
+    throw new ConfigError('S3_BUCKET', 'or R2_BUCKET_NAME is required when S3_PREFIX is set');
+  }
+  if ((env.S3_ACCESS_KEY_ID === undefined) !== (env.S3_SECRET_ACCESS_KEY === undefined)) {
+    const missing = env.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY';
+    throw new ConfigError(missing, 'is required with the other half of the key (or set neither)');
+  }
+}
+
+/** Where uploads go, from the environment: an S3 (or R2) bucket, or the local folder (undefined). */
+export function objectStoreOptions(env: HostEnv):
+  | {
+      bucket: string;
+      prefix: string | undefined;
+      endpoint: string | undefined;
+      region: string | undefined;
+      credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+      forcePathStyle: boolean | undefined;
+    }
+  | undefined {
+  if (env.R2_BUCKET_NAME) {
+    return {
+      bucket: env.R2_BUCKET_NAME,
+      prefix: env.S3_PREFIX,
+      endpoint: env.R2_ENDPOINT,
+      region: 'auto',
+      credentials: { accessKeyId: env.R2_ACCESS_KEY_ID!, secretAccessKey: env.R2_SECRET_ACCESS_KEY! },
+      forcePathStyle: undefined,
+    };
+  }
+  if (!env.S3_BUCKET) return undefined;
+  return {
+    bucket: env.S3_BUCKET,
+    prefix: env.S3_PREFIX,
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION,
+    credentials:
+      env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
+        ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+        : undefined,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE ?? (env.S3_ENDPOINT ? true : undefined),
+  };
 }

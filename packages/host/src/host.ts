@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AnyConnector,
+  type BlobStore,
   bindConnector,
   createDispatcher,
   createHttpClient,
@@ -18,7 +19,7 @@ import {
 import type { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { createApp, type HostedConnector, type RouteDefinition } from './app.js';
-import type { HostEnv } from './config.js';
+import { type HostEnv, objectStoreOptions } from './config.js';
 import { LocalBlobStore } from './imports/blob-store.js';
 import { failInterruptedImports, IMPORT_STALE_AFTER_MS } from './imports/import-service.js';
 import { settleInboundWrites } from './inbound.js';
@@ -128,6 +129,13 @@ export async function createHost(options: HostOptions): Promise<Host> {
   } else {
     rateLimiter = createRateLimiter();
   }
+  // Uploads: an S3/R2 bucket when configured (the SDK loaded only then), else a local folder.
+  const blobDir = env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`;
+  const objectStore = objectStoreOptions(env);
+  const s3 = objectStore
+    ? new (await import('./imports/s3-blob-store.js')).S3BlobStore(objectStore)
+    : undefined;
+  const blobs: BlobStore = s3 ?? new LocalBlobStore(blobDir);
   const http = createHttpClient();
   const metrics = createMetrics();
   const store = new PostgresDeliveryStore(db);
@@ -177,9 +185,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
       checks.database = false;
     }
     checks.bus = 'isClosed' in bus ? !(bus as { isClosed(): boolean }).isClosed() : true;
+    if (s3) checks.blobs = await s3.check();
     return checks;
   };
-  const blobDir = env.IMPACT_IN_BLOB_DIR ?? `${env.IMPACT_IN_DATA_DIR}/blobs`;
   const { app, routes } = createApp({
     db,
     dispatcher,
@@ -192,7 +200,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     metrics,
     bodyLimitBytes: env.IMPACT_IN_BODY_LIMIT_BYTES,
     importLimitBytes: env.IMPACT_IN_IMPORT_LIMIT_BYTES,
-    blobDir,
+    blobs,
     tenantIntegrations,
     oidc: oidcOptions ? new OidcVerifier(oidcOptions) : undefined,
     adminRateLimit: env.IMPACT_IN_ADMIN_RATE_LIMIT,
@@ -206,9 +214,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
       for (const importId of await failInterruptedImports(db)) {
         logger.warn({ importId }, 'an import interrupted by a stopped host was marked failed');
       }
-      // The partial upload of an interrupted import: not written to for ten minutes.
-      const removed = await new LocalBlobStore(blobDir).removeStaleParts(10 * IMPORT_STALE_AFTER_MS);
-      if (removed > 0) logger.warn({ removed }, 'removed partial uploads of interrupted imports');
+      // The partial upload of an interrupted import: not written to for ten minutes. (In a
+      // bucket, its lifecycle rule aborts incomplete multipart uploads.)
+      if (blobs instanceof LocalBlobStore) {
+        const removed = await blobs.removeStaleParts(10 * IMPORT_STALE_AFTER_MS);
+        if (removed > 0) logger.warn({ removed }, 'removed partial uploads of interrupted imports');
+      }
     } catch (error) {
       logger.warn({ err: String(error) }, 'interrupted imports could not be checked');
     }
@@ -278,6 +289,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       await bus.close();
       await settleInboundWrites(db);
       await db.destroy();
+      s3?.close();
     },
   };
 }

@@ -10,6 +10,19 @@ import type { BlobStore } from '@impact-in/core';
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /**
+ * Refuses a blob key that is not `/`-separated segments of letters, digits, `.`, `_` and `-`
+ * (at most 16): no `..`, no absolute paths, no back-slashes. Every BlobStore of the host checks
+ * keys the same way, so a key valid on one is valid on all.
+ */
+export function assertBlobKey(key: string): string[] {
+  const segments = key.split('/');
+  if (segments.length > 16 || !segments.every((segment) => SEGMENT.test(segment))) {
+    throw new Error(`[impact-in] [blobs] invalid blob key "${key.slice(0, 200)}"`);
+  }
+  return segments;
+}
+
+/**
  * Blobs as files under one folder: `<root>/<key>`. Writes stream to a temporary file in
  * `<root>/.tmp` and are renamed into place once complete, so a reader never sees half a file and
  * a failed upload leaves nothing behind. Keys are `/`-separated segments of letters, digits, `.`,
@@ -28,11 +41,7 @@ export class LocalBlobStore implements BlobStore {
 
   /** The file of a key; throws for a key that could leave the root. */
   pathOf(key: string): string {
-    const segments = key.split('/');
-    if (segments.length > 16 || !segments.every((segment) => SEGMENT.test(segment))) {
-      throw new Error(`[impact-in] [blobs] invalid blob key "${key.slice(0, 200)}"`);
-    }
-    const path = join(this.root, ...segments);
+    const path = join(this.root, ...assertBlobKey(key));
     if (!path.startsWith(this.root + sep)) {
       throw new Error(`[impact-in] [blobs] invalid blob key "${key.slice(0, 200)}"`);
     }

@@ -97,7 +97,7 @@ async function uploadOf(c: Context, limit: number) {
 
 function importRoutes(deps: AppDependencies): RouteDefinition[] {
   const limit = deps.importLimitBytes ?? 100 * MiB;
-  const blobs = new LocalBlobStore(deps.blobDir ?? './.impact-in/blobs');
+  const blobs = deps.blobs ?? new LocalBlobStore(deps.blobDir ?? './.impact-in/blobs');
   const deliveryTargets = (companyId: string) => deps.tenantIntegrations.deliveryTargets(companyId);
   const errors = {
     400: { description: 'Bad query, malformed multipart body or no `file` field', schema: ErrorResponse },
