@@ -87,7 +87,8 @@ export const HostEnvSchema = z.object({
    */
   S3_BUCKET: z.string().regex(BUCKET, BUCKET_MESSAGE).optional(),
   /** An S3-compatible endpoint (MinIO, Ceph…); unset: AWS S3. */
-  S3_ENDPOINT: z.url('must be a URL, e.g. https://s3.eu-west-1.amazonaws.com').optional(),
+  S3_ENDPOINT: z.url('must be a URL, e.g. http://minio:9000').optional(),
+  /** Unset: `us-east-1` with `S3_ENDPOINT`, else the AWS SDK's resolution (`AWS_REGION`, profile). */
   S3_REGION: z.string().min(1).optional(),
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -154,11 +155,10 @@ const S3_VARIABLES = [
 function checkBlobSettings(env: HostEnv): void {
   const r2 = R2_VARIABLES.filter((name) => env[name] !== undefined);
   if (r2.length > 0) {
-    if (env.S3_BUCKET !== undefined) {
-      throw new ConfigError(
-        'R2_BUCKET_NAME',
-        'and S3_BUCKET are both set: uploads go to one store, pick one',
-      );
+    // R2's endpoint, region and keys come from R2_*: an S3_* setting beside them would be ignored.
+    const s3 = (['S3_BUCKET', ...S3_VARIABLES] as const).find((name) => env[name] !== undefined);
+    if (s3) {
+      throw new ConfigError(s3, `and ${r2[0]} are both set: uploads go to one store, use S3_* or R2_*`);
     }
     const missing = R2_VARIABLES.find((name) => env[name] === undefined);
     if (missing)

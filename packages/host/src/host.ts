@@ -185,7 +185,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
       checks.database = false;
     }
     checks.bus = 'isClosed' in bus ? !(bus as { isClosed(): boolean }).isClosed() : true;
-    if (s3) checks.blobs = await s3.check();
+    if (s3) {
+      checks.blobs = await s3.check({
+        onError: (reason) =>
+          logger.warn({ bucket: s3.bucket, err: reason }, 'the upload bucket is not reachable'),
+      });
+    }
     return checks;
   };
   const { app, routes } = createApp({
@@ -287,9 +292,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
       await http.close();
       await rateLimiter.close();
       await bus.close();
-      await settleInboundWrites(db);
-      await db.destroy();
-      s3?.close();
+      try {
+        await settleInboundWrites(db);
+        await db.destroy();
+      } finally {
+        s3?.close();
+      }
     },
   };
 }

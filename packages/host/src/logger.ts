@@ -12,6 +12,7 @@ const REDACT = [
   'authorization',
   'token',
   'secret',
+  'secretAccessKey',
 ];
 
 const SECRET_KEYS = new Set(REDACT);

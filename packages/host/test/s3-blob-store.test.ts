@@ -165,8 +165,17 @@ describe('S3BlobStore against an S3 server (s3rver)', () => {
     }
   });
 
-  it('leaves no object behind when the upload source fails midway', async () => {
-    const store = storeWith();
+  it('leaves no object behind when the upload source fails midway, and aborts the upload', async () => {
+    const sent: string[] = [];
+    const recording = inspector();
+    recording.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new S3BlobStore({ bucket: BUCKET, partSize: 5 * MiB }, recording);
     const client = inspector();
     try {
       const bytes = randomBytes(11 * MiB);
@@ -178,6 +187,12 @@ describe('S3BlobStore against an S3 server (s3rver)', () => {
         new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'tenant-a/imports/broken' }),
       );
       expect(listed.Contents ?? []).toEqual([]);
+      // The parts already sent are discarded (s3rver answers the abort with an error, since it
+      // does not implement it; S3 and R2 do).
+      expect(sent[0]).toBe('CreateMultipartUploadCommand');
+      expect(sent).toContain('UploadPartCommand');
+      expect(sent).toContain('AbortMultipartUploadCommand');
+      expect(sent).not.toContain('CompleteMultipartUploadCommand');
     } finally {
       store.close();
       client.destroy();
@@ -191,12 +206,43 @@ describe('S3BlobStore against an S3 server (s3rver)', () => {
       await expect(store.put('tenant-a/x.csv', new Uint8Array(Buffer.from('x')))).rejects.toMatchObject({
         name: 'InvalidAccessKeyId',
       });
-      expect(await store.check()).toBe(false);
-      expect(await missingBucket.check()).toBe(false);
+      const reasons: string[] = [];
+      expect(await store.check({ onError: (reason) => reasons.push(reason) })).toBe(false);
+      expect(await missingBucket.check({ onError: (reason) => reasons.push(reason) })).toBe(false);
+      expect(reasons).toHaveLength(2);
+      expect(reasons[0]).toMatch(/\(HTTP 403\)$/);
+      expect(reasons[1]).toMatch(/\(HTTP 404\)$/);
+      expect(reasons.join(' ')).not.toContain('S3RVER');
       expect(await storeWith().check()).toBe(true);
     } finally {
       store.close();
       missingBucket.close();
+    }
+  });
+});
+
+describe('S3BlobStore against a server that never answers', () => {
+  it('gives up its readiness check after the timeout instead of hanging the probe', async () => {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    // Accepts connections and reads requests, and never answers.
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const store = storeWith({ endpoint: `http://127.0.0.1:${port}` });
+    try {
+      const reasons: string[] = [];
+      const started = Date.now();
+      expect(await store.check({ timeoutMs: 300, onError: (reason) => reasons.push(reason) })).toBe(false);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(reasons[0]).toMatch(/abort|timeout/i);
+    } finally {
+      store.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });
@@ -285,11 +331,22 @@ describe('object-store settings', () => {
         R2_SECRET_ACCESS_KEY: 'secret',
         S3_BUCKET: 'uploads',
       }).variable,
-    ).toBe('R2_BUCKET_NAME');
-    // The secret is never part of the message.
-    expect(
-      configError({ S3_BUCKET: 'uploads', S3_SECRET_ACCESS_KEY: 'top-secret-value' }).message,
-    ).not.toContain('top-secret-value');
+    ).toBe('S3_BUCKET');
+    // R2 takes its endpoint and keys from R2_*: an S3_* setting beside them is refused, by name.
+    const r2 = {
+      R2_BUCKET_NAME: 'files',
+      R2_ENDPOINT: 'https://x.r2.cloudflarestorage.com',
+      R2_ACCESS_KEY_ID: 'id',
+      R2_SECRET_ACCESS_KEY: 'secret',
+    };
+    expect(configError({ ...r2, S3_SECRET_ACCESS_KEY: 'other' })).toMatchObject({
+      variable: 'S3_SECRET_ACCESS_KEY',
+      message: expect.stringContaining('R2_BUCKET_NAME are both set'),
+    });
+    expect(configError({ R2_ENDPOINT: r2.R2_ENDPOINT, S3_BUCKET: 'uploads' })).toMatchObject({
+      variable: 'S3_BUCKET',
+      message: expect.stringContaining('R2_ENDPOINT are both set'),
+    });
   });
 });
 

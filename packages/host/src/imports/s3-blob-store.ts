@@ -17,7 +17,11 @@ export interface S3BlobStoreOptions {
   prefix?: string | undefined;
   /** An S3-compatible endpoint (Cloudflare R2, MinIO); unset: AWS S3 in `region`. */
   endpoint?: string | undefined;
-  /** Default `auto` with an endpoint (what R2 expects), otherwise `us-east-1`. */
+  /**
+   * Unset: `us-east-1` with an endpoint (what MinIO and Ceph expect; R2 wants `auto`), otherwise
+   * the AWS SDK's own resolution (`AWS_REGION`, the profile). Requests to a bucket in another
+   * region follow S3's redirect.
+   */
   region?: string | undefined;
   /** Unset: the AWS SDK's default chain (environment, shared config, instance or task role). */
   credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
@@ -54,12 +58,14 @@ export class S3BlobStore implements BlobStore {
     this.#partSize = options.partSize ?? 8 * 1024 * 1024;
     this.#queueSize = options.queueSize ?? 2;
     const config: S3ClientConfig = {
-      region: options.region ?? (options.endpoint ? 'auto' : 'us-east-1'),
+      followRegionRedirects: true,
       // Checksums only where S3 requires them: S3-compatible stores (R2, MinIO, s3rver) do not
       // all understand the SDK's default trailing checksums on streamed uploads.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
+    const region = options.region ?? (options.endpoint ? 'us-east-1' : undefined);
+    if (region) config.region = region;
     if (options.endpoint) config.endpoint = options.endpoint;
     if (options.credentials) config.credentials = options.credentials;
     if (options.forcePathStyle !== undefined) config.forcePathStyle = options.forcePathStyle;
@@ -104,11 +110,10 @@ export class S3BlobStore implements BlobStore {
       leavePartsOnError: false,
     });
     try {
+      // A failed multipart upload is aborted by the SDK (`leavePartsOnError: false`): the object
+      // never appears, and its parts are discarded.
       await upload.done();
     } catch (error) {
-      // The SDK aborts a failed multipart upload itself; this covers a failure before or between
-      // its own steps. An abort that fails changes nothing: the object was never completed.
-      await upload.abort().catch(() => undefined);
       // When the upload's source failed (the client went away), that is the error to report,
       // not whatever the SDK's clean-up met on the way out.
       throw sourceFailure ? sourceFailure.error : error;
@@ -133,12 +138,27 @@ export class S3BlobStore implements BlobStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#keyOf(key) }));
   }
 
-  /** Whether the bucket exists and these credentials may use it (the readiness check). */
-  async check(): Promise<boolean> {
+  /**
+   * Whether the bucket exists and these credentials may use it (the readiness check): a
+   * `HeadBucket`, which needs the `s3:ListBucket` permission on the bucket. Gives up after
+   * `timeoutMs` (a store that accepts connections and never answers must not hang the probe);
+   * `onError` hears why it failed (the error's name and message, never the credentials).
+   */
+  async check(options: { timeoutMs?: number; onError?: (reason: string) => void } = {}): Promise<boolean> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: AbortSignal.timeout(options.timeoutMs ?? 2_000),
+      });
       return true;
-    } catch {
+    } catch (error) {
+      // A HEAD answer has no body: the status says more than the SDK's name for it.
+      const { name, message, $metadata } = error as {
+        name?: string;
+        message?: string;
+        $metadata?: { httpStatusCode?: number };
+      };
+      const status = $metadata?.httpStatusCode ? ` (HTTP ${$metadata.httpStatusCode})` : '';
+      options.onError?.(`${name ?? 'Error'}: ${message ?? String(error)}${status}`);
       return false;
     }
   }
