@@ -59,6 +59,20 @@ const inspector = () =>
     requestChecksumCalculation: 'WHEN_REQUIRED',
   });
 
+/** A client that records the name of each command it sends (the store's own, in some tests). */
+function recordingClient() {
+  const sent: string[] = [];
+  const client = inspector();
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return { client, sent };
+}
+
 /** `bytes` in pieces of 64 KiB, as an upload arrives from a socket. */
 async function* piecesOf(bytes: Buffer, failAfter?: number) {
   for (let offset = 0; offset < bytes.length; offset += 64 * 1024) {
@@ -78,16 +92,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 
 describe('S3BlobStore against an S3 server (s3rver)', () => {
   it('streams a 12 MiB upload as a multipart upload and reads the same bytes back', async () => {
-    // The store's own client, with a step that records each command it sends.
-    const sent: string[] = [];
-    const recording = inspector();
-    recording.middlewareStack.add(
-      (next, context) => (args) => {
-        sent.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
+    const { client: recording, sent } = recordingClient();
     const store = new S3BlobStore({ bucket: BUCKET, partSize: 5 * MiB }, recording);
     const client = inspector();
     try {
@@ -166,15 +171,7 @@ describe('S3BlobStore against an S3 server (s3rver)', () => {
   });
 
   it('leaves no object behind when the upload source fails midway, and aborts the upload', async () => {
-    const sent: string[] = [];
-    const recording = inspector();
-    recording.middlewareStack.add(
-      (next, context) => (args) => {
-        sent.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
+    const { client: recording, sent } = recordingClient();
     const store = new S3BlobStore({ bucket: BUCKET, partSize: 5 * MiB }, recording);
     const client = inspector();
     try {
