@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { kintell } from '@impact-in/connector-kintell';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -404,6 +404,52 @@ describe('the host with S3_* set', () => {
       await t.close();
     }
   });
+
+  it('keeps an upload larger than a part whole while the import reads it (the tee and the multipart upload together)', async () => {
+    const t = await startTestHost(
+      {
+        S3_BUCKET: BUCKET,
+        S3_ENDPOINT: endpoint,
+        S3_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+        S3_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+        S3_PREFIX: 'host-large',
+      },
+      [{ connector: kintell, config: kintell.config.parse({ webhookSecret: 'whsec-kintell-s3-test-0123' }) }],
+    );
+    const client = inspector();
+    try {
+      // 1 100 sessions with 9 000-character feedback: about 10 MiB, two parts of 8 MiB.
+      const feedback = 'Très bien, merci! '.repeat(500);
+      const lines = [
+        'session_id,program,scheduled_at,status,participant_email,volunteer_email,feedback',
+        ...Array.from(
+          { length: 1_100 },
+          (_, index) =>
+            `big-${index},mentorship,2025-03-01T10:00:00Z,scheduled,p${index}@example.com,v${index % 7}@acme.example,"${feedback}"`,
+        ),
+        '',
+      ];
+      const csv = Buffer.from(lines.join('\r\n'), 'utf8');
+      expect(csv.length).toBeGreaterThan(9 * MiB);
+      const response = await t.host.app.request('http://localhost/v1/import/sessions', {
+        method: 'POST',
+        body: csv,
+        headers: { authorization: `Bearer ${t.keys.operator}`, 'content-type': 'text/csv' },
+      });
+      expect(response.status).toBe(200);
+      const report = (await response.json()) as { importId: string; imported: number; errors: unknown[] };
+      expect(report.errors).toEqual([]);
+      expect(report.imported).toBe(1_100);
+      const key = `host-large/${t.tenantA}/imports/${report.importId}.csv`;
+      const { Body } = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const kept = await read(Body as AsyncIterable<Uint8Array>);
+      expect(kept?.length).toBe(csv.length);
+      expect(sha256(kept!)).toBe(sha256(csv));
+    } finally {
+      client.destroy();
+      await t.close();
+    }
+  }, 60_000);
 
   it('is not ready while the bucket is missing', async () => {
     const t = await startTestHost({
