@@ -347,18 +347,22 @@ describe('object-store settings', () => {
   });
 });
 
+/** A test host keeping uploads in the s3rver bucket under `prefix`, with Kintell imports. */
+const startS3Host = (prefix: string) =>
+  startTestHost(
+    {
+      S3_BUCKET: BUCKET,
+      S3_ENDPOINT: endpoint,
+      S3_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+      S3_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+      S3_PREFIX: prefix,
+    },
+    [{ connector: kintell, config: kintell.config.parse({ webhookSecret: 'whsec-kintell-s3-test-0123' }) }],
+  );
+
 describe('the host with S3_* set', () => {
   it('keeps uploads in the bucket, delivers imported events from it, and checks it for readiness', async () => {
-    const t = await startTestHost(
-      {
-        S3_BUCKET: BUCKET,
-        S3_ENDPOINT: endpoint,
-        S3_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-        S3_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-        S3_PREFIX: 'host-test',
-      },
-      [{ connector: kintell, config: kintell.config.parse({ webhookSecret: 'whsec-kintell-s3-test-0123' }) }],
-    );
+    const t = await startS3Host('host-test');
     const client = inspector();
     try {
       await t.request('/v1/identity/users', {
@@ -406,16 +410,7 @@ describe('the host with S3_* set', () => {
   });
 
   it('keeps an upload larger than a part whole while the import reads it (the tee and the multipart upload together)', async () => {
-    const t = await startTestHost(
-      {
-        S3_BUCKET: BUCKET,
-        S3_ENDPOINT: endpoint,
-        S3_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-        S3_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-        S3_PREFIX: 'host-large',
-      },
-      [{ connector: kintell, config: kintell.config.parse({ webhookSecret: 'whsec-kintell-s3-test-0123' }) }],
-    );
+    const t = await startS3Host('host-large');
     const client = inspector();
     try {
       // 1 100 sessions with 9 000-character feedback: about 10 MiB, two parts of 8 MiB.
