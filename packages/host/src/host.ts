@@ -229,6 +229,24 @@ export async function createHost(options: HostOptions): Promise<Host> {
       logger.warn({ err: String(error) }, 'interrupted imports could not be checked');
     }
   };
+  // Deliveries for a provider no connector here serves (a removed plugin, a replica without it)
+  // wait, and every claim steps over them: say so at start-up, once, so an operator can act.
+  const warnAboutUnservedProviders = async () => {
+    try {
+      const { rows } = await sql<{ provider: string; waiting: string | number }>`
+        select provider, count(*) as waiting from impact_deliveries
+        where status in ('pending', 'retrying') and provider <> all(${[...connectors.keys()]}::text[])
+        group by provider order by provider`.execute(db);
+      for (const row of rows) {
+        logger.warn(
+          { provider: row.provider, waiting: Number(row.waiting) },
+          'deliveries are waiting for a provider this host has no connector for: they are attempted only by a replica that has it (install the connector or plugin there)',
+        );
+      }
+    } catch (error) {
+      logger.warn({ err: String(error) }, 'waiting deliveries could not be checked');
+    }
+  };
   return {
     app,
     integrations: tenantIntegrations,
@@ -238,6 +256,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     bus,
     async start() {
       dispatcher.start();
+      await warnAboutUnservedProviders();
       // Imports left running by a host that died are failed by whichever replica sees them first.
       await sweepInterruptedImports();
       importSweep = setInterval(sweepInterruptedImports, IMPORT_STALE_AFTER_MS / 2);
