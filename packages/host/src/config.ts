@@ -1,4 +1,6 @@
 import { z } from '@impact-in/core';
+// A type only: the AWS SDK is loaded only when a bucket is configured.
+import type { S3BlobStoreOptions } from './imports/s3-blob-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -177,16 +179,7 @@ function checkBlobSettings(env: HostEnv): void {
 }
 
 /** Where uploads go, from the environment: an S3 (or R2) bucket, or the local folder (undefined). */
-export function objectStoreOptions(env: HostEnv):
-  | {
-      bucket: string;
-      prefix: string | undefined;
-      endpoint: string | undefined;
-      region: string | undefined;
-      credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
-      forcePathStyle: boolean | undefined;
-    }
-  | undefined {
+export function objectStoreOptions(env: HostEnv): S3BlobStoreOptions | undefined {
   if (env.R2_BUCKET_NAME) {
     return {
       bucket: env.R2_BUCKET_NAME,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { defineConnector, hmacSha256, type ImpactEvent, verifyHmacSha256, z } from '@impact-in/core';
 import { type ProviderServer, startProviderServer } from '@impact-in/testing';
 import type { Kysely } from 'kysely';
@@ -127,6 +128,27 @@ export function event(overrides: Partial<ImpactEvent> = {}): ImpactEvent {
     unit: 'hours',
     ...overrides,
   };
+}
+
+/**
+ * Creates an empty database on the real server, named `<prefix>_<random>` so runs never collide.
+ * `drop()` removes it (see {@link dropTestDatabase}).
+ */
+export async function createTestDatabase(
+  adminUrl: string,
+  prefix = 'impact_test',
+): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString(), drop: () => dropTestDatabase(adminUrl, name) };
 }
 
 /**

@@ -1,7 +1,6 @@
 // The import path on a real PostgreSQL server behind a real socket (`@hono/node-server`), where the
 // upload is streamed from the Node request. Needs PostgreSQL (TEST_DATABASE_URL, default
 // postgres://postgres@127.0.0.1:5432/test): without it these tests fail, they do not skip.
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +17,7 @@ import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
 import { type Database, migrateToLatest, registerPgPool } from '../src/postgres/index.js';
 import { createApiKey, createTenant } from '../src/tenants.js';
-import { dropTestDatabase } from './helpers.js';
+import { createTestDatabase } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WEBHOOK_SECRET = 'whsec-kintell-pg-test-0123456789';
@@ -34,17 +33,11 @@ let operator: string;
 let dropDatabase: () => Promise<void>;
 
 beforeAll(async () => {
-  const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await createTestDatabase(ADMIN_URL);
   // Registered like `openDatabase` does it, so imports stream new rows in with COPY.
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 5 });
+  const pool = new pg.Pool({ connectionString: database.url, max: 5 });
   db = registerPgPool(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
-  dropDatabase = () => dropTestDatabase(ADMIN_URL, name);
+  dropDatabase = database.drop;
   await migrateToLatest(db);
   tenant = await createTenant(db, 'PG tenant');
   operator = (await createApiKey(db, tenant, 'operator')).key;

@@ -5,18 +5,17 @@ import { type ProviderServer, startProviderServer, waitUntil } from '@impact-in/
 import { BENEVITY_TEST_CREDENTIALS } from '@impact-in/testing/providers/benevity';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHostEnv } from '../src/config.js';
 import { createHost, type Host } from '../src/host.js';
 import { migrateToLatest, openDatabase } from '../src/postgres/index.js';
 import { createTenant } from '../src/tenants.js';
-import { acme, acmeHandlers, dropTestDatabase, SIGNING_SECRET } from './helpers.js';
+import { acme, acmeHandlers, createTestDatabase, SIGNING_SECRET } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
-const name = `impact_int_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
 
 let host: Host;
 let provider: ProviderServer;
@@ -24,19 +23,14 @@ let nc: NatsConnection;
 let tenant: string;
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.toString() });
+  database = await createTestDatabase(ADMIN_URL, 'impact_int');
+  const db = await openDatabase({ url: database.url });
   await migrateToLatest(db);
   tenant = await createTenant(db, 'Integration');
   await db.destroy();
   provider = await startProviderServer(acmeHandlers);
   host = await createHost({
-    env: loadHostEnv({ DATABASE_URL: url.toString(), NATS_URL }),
+    env: loadHostEnv({ DATABASE_URL: database.url, NATS_URL }),
     connectors: [
       { connector: acme, config: { url: provider.url, signingSecret: SIGNING_SECRET } },
       {
@@ -59,7 +53,7 @@ afterAll(async () => {
   await nc?.close();
   await host?.close();
   await provider?.close();
-  await dropTestDatabase(ADMIN_URL, name);
+  await database?.drop();
 });
 
 describe('host on real PostgreSQL and NATS JetStream', () => {

@@ -9,28 +9,22 @@ import {
   openDatabase,
   PostgresDeliveryStore,
 } from '../src/postgres/index.js';
-import { dropTestDatabase } from './helpers.js';
+import { createTestDatabase } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A throwaway database on the real server, so runs never collide and leave nothing behind. */
 async function realPostgres() {
-  const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const database = await createTestDatabase(ADMIN_URL);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 10 }) }),
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 10 }) }),
   });
   await migrateToLatest(db);
   return {
     store: new PostgresDeliveryStore(db),
     cleanup: async () => {
       await db.destroy();
-      await dropTestDatabase(ADMIN_URL, name);
+      await database.drop();
     },
   };
 }
@@ -86,14 +80,8 @@ describe('PostgresDeliveryStore submit edge cases (PGlite)', () => {
 
 describe('PostgresDeliveryStore claims on a real PostgreSQL server', () => {
   it('reads about as many due rows as it claims, however large the backlog and however stale the statistics', async () => {
-    const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${name}`;
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    const database = await createTestDatabase(ADMIN_URL);
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     try {
       await migrateToLatest(db);
@@ -114,7 +102,7 @@ describe('PostgresDeliveryStore claims on a real PostgreSQL server', () => {
       // Each claim on a connection of its own: a backend's transaction statistics can still hold
       // what it did before the transaction, until they are flushed.
       const claim = async (providers: string[] | null) => {
-        const client = new pg.Client({ connectionString: url.toString() });
+        const client = new pg.Client({ connectionString: database.url });
         await client.connect();
         await client.query('begin');
         const claimed = await client.query<{ event_id: string }>(
@@ -145,7 +133,7 @@ describe('PostgresDeliveryStore claims on a real PostgreSQL server', () => {
       expect(Number(goodera.scanned)).toBe(0);
     } finally {
       await db.destroy();
-      await dropTestDatabase(ADMIN_URL, name);
+      await database.drop();
     }
   });
 });

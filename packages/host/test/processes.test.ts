@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { waitUntil } from '@impact-in/testing';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -52,18 +52,12 @@ async function startSlowProvider(delayMs: number) {
   };
 }
 
-const databases: string[] = [];
+const drops: Array<() => Promise<void>> = [];
 /** A database of its own per test (Kysely's migrator looks for its tables in every schema). */
 async function freshDatabase(): Promise<string> {
-  const name = `impact_proc_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  databases.push(name);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const { url, drop } = await createTestDatabase(ADMIN_URL, 'impact_proc');
+  drops.push(drop);
+  return url;
 }
 
 function cli(args: string[], env: Record<string, string>) {
@@ -161,10 +155,7 @@ afterEach(() => {
 });
 afterAll(async () => {
   await provider.close();
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  for (const name of databases) await client.query(`drop database if exists ${name} with (force)`);
-  await client.end();
+  for (const drop of drops) await drop();
 });
 
 const baseEnv = () => ({

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordWriter } from '../src/imports/record-writer.js';
 import { type Database, migrateToLatest, registerPgPool } from '../src/postgres/index.js';
-import { dropTestDatabase } from './helpers.js';
+import { createTestDatabase } from './helpers.js';
 
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -19,19 +19,13 @@ let plain: Kysely<Database>;
 let dropDatabase: () => Promise<void>;
 
 beforeAll(async () => {
-  const name = `impact_test_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  const database = await createTestDatabase(ADMIN_URL);
+  const pool = new pg.Pool({ connectionString: database.url, max: 4 });
   db = registerPgPool(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
   plain = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 2 }) }),
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 2 }) }),
   });
-  dropDatabase = () => dropTestDatabase(ADMIN_URL, name);
+  dropDatabase = database.drop;
   await migrateToLatest(db);
 });
 afterAll(async () => {
