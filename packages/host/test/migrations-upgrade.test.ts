@@ -15,6 +15,7 @@ describe('migrations on a database with data', () => {
         '0006_imported_records_event_id',
         '0007_imports_heartbeat',
         '0008_claim_due_function',
+        '0009_claim_per_provider',
       ]);
       const importId = '11111111-1111-4111-8111-111111111111';
       await sql`insert into imported_records

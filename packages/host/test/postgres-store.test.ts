@@ -131,6 +131,27 @@ describe('PostgresDeliveryStore claims on a real PostgreSQL server', () => {
       expect(goodera.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `evt_${66 + 2 * index}`));
       expect(Number(goodera.fetched)).toBeLessThan(200);
       expect(Number(goodera.scanned)).toBe(0);
+
+      // 5 000 more due deliveries, all due before the others, for a provider no host serves (a
+      // removed connector): a claim for the served providers does not read them.
+      await pool.query(`
+        insert into impact_deliveries
+          (id, company_id, provider, delivery_id, event_id, event, status, next_attempt_at, created_at, updated_at)
+        select gen_random_uuid(), 'c1', 'removed', gen_random_uuid(), 'old_' || g, '{}', 'pending',
+               now() - interval '2 hours' + g * interval '1 ms', now(), now()
+        from generate_series(1, 5000) g`);
+      const served = await claim(['goodera', 'benevity']);
+      expect(served.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `evt_${65 + index}`));
+      expect(Number(served.fetched)).toBeLessThan(200);
+      expect(Number(served.scanned)).toBe(0);
+      // Without a provider list every provider with open deliveries is served, oldest first.
+      const any = await claim(null);
+      expect(any.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `old_${1 + index}`));
+      expect(Number(any.fetched)).toBeLessThan(200);
+      expect(Number(any.scanned)).toBe(0);
+      // An unknown provider, and a provider listed twice, change nothing.
+      const twice = await claim(['benevity', 'benevity', 'nobody']);
+      expect(twice.claimed).toEqual(Array.from({ length: 10 }, (_, index) => `evt_${65 + 2 * index}`));
     } finally {
       await db.destroy();
       await database.drop();

@@ -156,6 +156,53 @@ const migrations: Record<string, Migration> = {
         $$`.execute(db);
     },
   },
+  '0009_claim_per_provider': {
+    // The claim walks each served provider's due deliveries in its own index range, so due rows of
+    // a provider no running host serves (a removed connector, a plugin missing on a replica) are
+    // never read. With 0008's single due index, every claim stepped over all of them: its cost
+    // grew with a backlog the host could do nothing about. Each provider's range is walked in due
+    // order and stops at the limit; the rows found are merged in due order and cut to the limit.
+    // Without a provider list (a store used directly), the providers with open deliveries are
+    // listed from the same index, one probe each.
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await sql`create index impact_deliveries_due_by_provider on impact_deliveries (provider, next_attempt_at)
+        where status in ('pending', 'retrying')`.execute(db);
+      await sql`drop index impact_deliveries_due`.execute(db);
+      await sql`create or replace function impact_claim_due(
+          p_owner text, p_now timestamptz, p_lease_until timestamptz, p_limit integer, p_providers text[])
+        returns setof impact_deliveries
+        language sql
+        set enable_bitmapscan = off
+        set enable_seqscan = off
+        as $$
+          update impact_deliveries set lease_owner = p_owner, lease_expires_at = p_lease_until
+          where id = any(array(
+            select due.id
+            from (select distinct provider from unnest(coalesce(p_providers, array(
+                    with recursive open_provider(provider) as (
+                      (select provider from impact_deliveries
+                       where status in ('pending', 'retrying') order by provider limit 1)
+                      union all
+                      select (select d.provider from impact_deliveries d
+                              where d.status in ('pending', 'retrying') and d.provider > o.provider
+                              order by d.provider limit 1)
+                      from open_provider o where o.provider is not null)
+                    select provider from open_provider where provider is not null))) as provider) served
+            cross join lateral (
+              select id, next_attempt_at from impact_deliveries
+              where provider = served.provider
+                and status in ('pending', 'retrying') and next_attempt_at <= p_now
+                and (lease_expires_at is null or lease_expires_at <= p_now)
+              order by next_attempt_at
+              limit p_limit
+              for update skip locked) due
+            order by due.next_attempt_at
+            limit p_limit))
+          returning *
+        $$`.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations, ...importMigrations }) };
