@@ -174,6 +174,11 @@ export async function multipartFile(
   let found = false;
   const file = new Promise<{ stream: Readable; info: busboy.FileInfo }>((resolve, reject) => {
     parser.on('file', (name, stream, info) => {
+      // busboy errors a file stream when the form breaks off inside it ("Unexpected end of
+      // form"), whether or not anyone reads it yet: without a listener that error would be
+      // unhandled and end the process. The parser reports the same error; the stream being read
+      // throws it to its reader (see `chunks`).
+      stream.on('error', () => undefined);
       if (name === field && !found) {
         found = true;
         resolve({ stream, info });
