@@ -94,7 +94,11 @@ export interface Dispatcher {
   runOnce(): Promise<number>;
   /** Starts the background worker loop. */
   start(): void;
-  /** Stops claiming, lets in-flight attempts finish (aborting them after `timeoutMs`); their leases end. */
+  /**
+   * Stops claiming and lets in-flight attempts finish. After `timeoutMs` (default 30 s) the rest
+   * are aborted and recorded as `retrying`, due at once: an attempt cut short by a shutdown never
+   * fails a delivery, and the next attempt keeps its idempotency key.
+   */
   stop(options?: { timeoutMs?: number }): Promise<void>;
   /** `stop()`, then closes the HTTP client and rate limiter the dispatcher created itself. */
   close(options?: { timeoutMs?: number }): Promise<void>;
@@ -317,7 +321,22 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const at = new Date(clock.now());
     const policy = policies.get(connector.id)!;
     let outcome: AttemptOutcome;
-    if (!error) {
+    if (error && context.signal.aborted) {
+      // `stop()` gave up waiting and aborted this attempt: its fate at the provider is unknown,
+      // and no fault of the delivery's. It is due again at once (another replica, or this one
+      // restarted, takes it), with the same deliveryId as idempotency key, whatever attempts
+      // the policy has left.
+      outcome = {
+        status: 'retrying',
+        at,
+        nextAttemptAt: at,
+        error: storableText(
+          `[impact-in] [${connector.id}] interrupted: the dispatcher stopped during this attempt; the next one uses the same idempotency key`,
+        ),
+        payload,
+        providerResponse,
+      };
+    } else if (!error) {
       outcome = { status: 'success', at, payload, providerResponse };
     } else if (error.kind === 'retryable' && attemptNumber < policy.maxAttempts) {
       const delay = computeRetryDelay(attemptNumber, policy, { retryAfterMs: error.retryAfterMs, random });

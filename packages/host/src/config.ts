@@ -67,6 +67,11 @@ export const HostEnvSchema = z.object({
   IMPACT_IN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1_024).default(16),
   /** How long a claimed delivery stays leased to a worker; a crashed worker's work waits this long. */
   IMPACT_IN_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(300_000),
+  /**
+   * On SIGTERM, how long in-flight delivery attempts may run before they are aborted; an aborted
+   * attempt is recorded as `retrying`, due at once, for another replica (or the next start).
+   */
+  IMPACT_IN_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   /** PostgreSQL connections per process. Writes are batched, so a few go a long way. */
   IMPACT_IN_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   IMPACT_IN_POLL_INTERVAL_MS: z.coerce.number().int().min(5).max(60_000).default(500),

@@ -68,7 +68,10 @@ export interface Host {
   bus: EventBus;
   /** Starts the dispatcher workers and the bus intake consumer. */
   start(): Promise<void>;
-  /** Stops intake and workers (in-flight attempts finish), closes the bus and the database. */
+  /**
+   * Stops intake and workers (in-flight attempts finish, for up to `IMPACT_IN_SHUTDOWN_TIMEOUT_MS`;
+   * the rest are aborted and due again at once), closes the bus and the database.
+   */
   close(): Promise<void>;
 }
 
@@ -307,7 +310,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     async close() {
       clearInterval(importSweep);
       await intake?.close();
-      await dispatcher.close({ timeoutMs: 10_000 });
+      await dispatcher.close({ timeoutMs: options.env.IMPACT_IN_SHUTDOWN_TIMEOUT_MS });
       await http.close();
       await rateLimiter.close();
       await bus.close();

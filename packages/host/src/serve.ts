@@ -6,7 +6,9 @@ import { createLogger } from './logger.js';
 
 /**
  * `impact-in serve`: the HTTP API and the delivery workers in one process. SIGTERM and SIGINT
- * stop it gracefully: no new requests, in-flight attempts finish, leases end, then exit.
+ * stop it gracefully: no new requests, in-flight attempts finish (for up to
+ * `IMPACT_IN_SHUTDOWN_TIMEOUT_MS`; attempts still running then are aborted and due again at once),
+ * leases end, then exit.
  */
 export async function serve(options: {
   env: HostEnv;

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { waitUntil } from '@impact-in/testing';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './helpers.js';
 
@@ -23,10 +24,13 @@ interface Received {
 /** A provider that takes its time, so there is work in flight when a process dies. */
 async function startSlowProvider(delayMs: number) {
   const received: Received[] = [];
+  /** Requests read in full, answered or not yet. */
+  const started = { count: 0 };
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      started.count++;
       const start = Date.now();
       setTimeout(() => {
         received.push({
@@ -36,7 +40,8 @@ async function startSlowProvider(delayMs: number) {
           start,
           end: Date.now(),
         });
-        response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        if (!response.destroyed)
+          response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       }, delayMs);
     });
   });
@@ -44,6 +49,7 @@ async function startSlowProvider(delayMs: number) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
+    started,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -206,6 +212,45 @@ describe('impact-in CLI and serve processes on PostgreSQL', { timeout: 120_000 }
     }
     // Only what was in flight at the crash may arrive twice (with the same key).
     expect(provider.received.length - 2_000).toBeLessThanOrEqual(16);
+  });
+
+  it('on SIGTERM, gives in-flight attempts IMPACT_IN_SHUTDOWN_TIMEOUT_MS, then leaves the rest due again, never failed', async () => {
+    const stuck = await startSlowProvider(60_000);
+    const env = { ...baseEnv(), DATABASE_URL: await freshDatabase() };
+    try {
+      const { tenant, key } = await setUpTenant(env);
+      const first = await startServe({ ...env, ACME_URL: stuck.url, IMPACT_IN_SHUTDOWN_TIMEOUT_MS: '300' });
+      const deliveryIds = await submitAll(first.url, key, tenant, 16);
+      await waitUntil(() => stuck.started.count === 16, 30_000, 'all 16 attempts under way');
+      const stoppedAt = Date.now();
+      first.child.kill('SIGTERM');
+      const code = await new Promise((resolve) => first.child.once('exit', resolve));
+      expect(code).toBe(0);
+      // It waited for the attempts (300 ms), not for the provider (60 s).
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+
+      const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 1 });
+      try {
+        const { rows } = await pool.query<{ status: string; attempt_count: number; last_error: string }>(
+          'select status, attempt_count, last_error from impact_deliveries',
+        );
+        expect(rows).toHaveLength(16);
+        for (const row of rows) {
+          expect(row.status).toBe('retrying');
+          expect(row.attempt_count).toBe(1);
+          expect(row.last_error).toContain('interrupted: the dispatcher stopped during this attempt');
+        }
+      } finally {
+        await pool.end();
+      }
+
+      // The next process (here, the same host started again) delivers them, with their keys.
+      await startServe(env);
+      await waitUntil(() => provider.received.length === 16, 30_000, 'the 16 deliveries');
+      for (const entry of provider.received) expect(entry.key).toBe(deliveryIds.get(entry.eventId));
+    } finally {
+      await stuck.close();
+    }
   });
 
   it('shares the work between two serve processes on one database: each event is delivered once', async () => {

@@ -297,6 +297,48 @@ describe('dispatcher over a real node:http server', () => {
     expect(final.every((status) => status === 'success')).toBe(true);
   });
 
+  it('stops after its timeout by making the attempts it cut short due again, never failed', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { server, dispatcher, store, logger } = await setup(
+      async (_call, response) => {
+        await held;
+        response.writeHead(200);
+        response.end('{}');
+      },
+      { concurrency: 2, pollIntervalMs: 20, retryPolicy: { maxAttempts: 1 } },
+    );
+    const ids: string[] = [];
+    for (let index = 0; index < 2; index++) {
+      ids.push((await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() })).delivery.id);
+    }
+    dispatcher.start();
+    await waitUntil(() => server.calls.length === 2, 5_000, 'both attempts under way');
+    await dispatcher.stop({ timeoutMs: 50 });
+    release();
+    for (const id of ids) {
+      const delivery = (await store.get(id))!;
+      // One attempt allowed, and it was made: a shutdown still must not fail the delivery.
+      expect(delivery.status).toBe('retrying');
+      expect(delivery.attemptCount).toBe(1);
+      expect(delivery.lastError).toMatch(/interrupted: the dispatcher stopped during this attempt/);
+      expect(delivery.nextAttemptAt!.getTime()).toBeLessThanOrEqual(Date.now());
+    }
+    expect(logger.entries.filter((entry) => entry.msg === 'delivery failed')).toHaveLength(0);
+    // Started again, it finishes them with the same idempotency keys.
+    dispatcher.start();
+    await waitUntil(() => server.calls.length === 4, 5_000, 'the second attempts');
+    await dispatcher.stop();
+    const after = await Promise.all(ids.map(async (id) => (await store.get(id))!));
+    expect(after.map((delivery) => delivery.status)).toEqual(['success', 'success']);
+    expect(after.map((delivery) => delivery.attemptCount)).toEqual([2, 2]);
+    // Each delivery was sent twice with one key: the provider can tell the second is a repeat.
+    const keys = server.calls.map((call) => call.headers['x-idempotency-key']);
+    expect(new Set(keys)).toEqual(new Set(after.map((delivery) => delivery.deliveryId)));
+  });
+
   it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
     const { dispatcher, logger } = await setup(ok);
     dispatcher.start();
