@@ -88,7 +88,10 @@ export class UnknownProviderError extends PermanentError {
 export interface Dispatcher {
   /** Validates and stores the delivery (before any network call). Idempotent on the event. */
   submit(request: DeliverRequest): Promise<{ delivery: Delivery; created: boolean }>;
-  /** Submits and resolves once the delivery succeeded or failed for good (or the timeout passed). */
+  /**
+   * Submits and resolves once the delivery succeeded or failed for good (rejects once `timeoutMs`,
+   * default 120 s, passed). Without `start()`, it attempts the delivery itself, retries included.
+   */
   submitAndWait(request: DeliverRequest, options?: { timeoutMs?: number }): Promise<Delivery>;
   /** Claims and attempts every delivery due now, once; resolves with how many were attempted. */
   runOnce(): Promise<number>;
@@ -490,6 +493,23 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       void check();
     });
 
+  /**
+   * Without the worker loop (`start()` not called), attempts what is due, then sleeps until the
+   * delivery `id` is due again (its retry backoff, a rate limit's pause), until it is final, the
+   * loop was started after all, or `until` (epoch ms) passes.
+   */
+  const drive = async (id: string, until: number): Promise<void> => {
+    for (;;) {
+      await dispatcher.runOnce();
+      const current = await store.get(id);
+      if (!current || TERMINAL.has(current.status) || running) return;
+      const left = until - Date.now();
+      if (left <= 0) return;
+      const dueIn = current.nextAttemptAt ? current.nextAttemptAt.getTime() - clock.now() : pollIntervalMs;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(dueIn, 10), left)));
+    }
+  };
+
   const replayOne = async (id: string, companyId?: string): Promise<Delivery | undefined> => {
     const requeued = await store.requeue(id, {
       ...(companyId ? { companyId } : {}),
@@ -555,9 +575,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const { delivery } = await dispatcher.submit(request);
       if (TERMINAL.has(delivery.status)) return delivery;
       if (!running) {
-        dispatcher
-          .runOnce()
-          .catch((error: unknown) => logger.error({ err: String(error) }, 'runOnce failed'));
+        // Nobody else will attempt it: drive it here, retries included, until it is final.
+        const until = Date.now() + (waitOptions?.timeoutMs ?? 120_000);
+        drive(delivery.id, until).catch((error: unknown) =>
+          logger.error({ err: String(error) }, 'runOnce failed'),
+        );
       }
       return waitFor(delivery.id, waitOptions);
     },

@@ -5,6 +5,7 @@ import {
   type Dispatcher,
   hmacSha256,
   MemoryDeliveryStore,
+  systemClock,
   UnknownProviderError,
 } from '@impact-in/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -337,6 +338,32 @@ describe('dispatcher over a real node:http server', () => {
     // Each delivery was sent twice with one key: the provider can tell the second is a repeat.
     const keys = server.calls.map((call) => call.headers['x-idempotency-key']);
     expect(new Set(keys)).toEqual(new Set(after.map((delivery) => delivery.deliveryId)));
+  });
+
+  it('submitAndWait without start() drives its delivery through retries to the end', async () => {
+    let calls = 0;
+    const { server, dispatcher } = await setup(
+      (_call, response) => {
+        calls++;
+        response.writeHead(calls === 1 ? 503 : 200, { 'content-type': 'application/json' });
+        response.end(calls === 1 ? '{"error":"busy"}' : '{"accepted":true}');
+      },
+      { clock: systemClock, retryPolicy: { initialDelayMs: 100, jitter: 0 } },
+    );
+    const started = Date.now();
+    const delivery = await dispatcher.submitAndWait(
+      { companyId, provider: 'acme', event: sampleEvent() },
+      { timeoutMs: 10_000 },
+    );
+    expect(delivery.status).toBe('success');
+    expect(delivery.attemptCount).toBe(2);
+    // The second attempt waited for the backoff, not for a poll or the timeout.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(server.calls.map((call) => call.headers['x-idempotency-key'])).toEqual([
+      delivery.deliveryId,
+      delivery.deliveryId,
+    ]);
   });
 
   it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
