@@ -15,8 +15,35 @@ export interface ImpactInErrorOptions {
   cause?: unknown;
 }
 
-/** Base class of every error impact-in raises on purpose. Messages read `[impact-in] [provider] …`. */
+/** Marks impact-in's errors, whichever copy of this package made them. */
+const BRAND = Symbol.for('@impact-in/core.ImpactInError');
+
+/**
+ * Base class of every error impact-in raises on purpose. Messages read `[impact-in] [provider] …`.
+ *
+ * `instanceof` works across copies of `@impact-in/core`: an ESM app whose plugin was built as
+ * CommonJS, or a plugin pinned to another version, loads the package twice, and each copy has its
+ * own classes. An error from the other copy still is `instanceof ImpactInError` (by a brand), and
+ * `instanceof RetryableError`, `PermanentError` or any subclass when its class of that name is
+ * in its prototype chain; so a plugin's `RetryableError` is retried, not taken for a crash.
+ */
 export class ImpactInError extends Error {
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    if (typeof value !== 'object' || value === null) return false;
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    if ((this as unknown) === ImpactInError) return true;
+    for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto)) {
+      if ((proto as { constructor?: { name?: string } }).constructor?.name === this.name) return true;
+    }
+    return false;
+  }
+
   readonly kind: ErrorKind;
   readonly code: string;
   readonly status: number | undefined;
@@ -33,6 +60,8 @@ export class ImpactInError extends Error {
     this.authRejected = options.authRejected ?? false;
   }
 }
+
+Object.defineProperty(ImpactInError.prototype, BRAND, { value: true });
 
 /** A failure worth trying again later: network errors, 408, 425, 429, 5xx. */
 export class RetryableError extends ImpactInError {

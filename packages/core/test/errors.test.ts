@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -9,6 +10,7 @@ import {
   parseRetryAfter,
   RETRYABLE_NETWORK_CODES,
   RetryableError,
+  WebhookVerificationError,
 } from '../src/index.js';
 
 describe('classifyStatus', () => {
@@ -252,5 +254,35 @@ describe('errorFromResponse', () => {
   it('truncates long bodies to 500 characters', () => {
     const error = errorFromResponse('p', { status: 500, headers: {}, text: 'x'.repeat(2_000) });
     expect(error.message).toBe(`[impact-in] [p] HTTP 500: ${'x'.repeat(500)}…`);
+  });
+});
+
+describe('errors from another copy of @impact-in/core', () => {
+  // The built CommonJS bundle is a second copy with classes of its own, as an ESM app loading a
+  // plugin built as CommonJS (or pinned to another version) has.
+  const other = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.js');
+
+  it('are still instances of the class of the same name, and only of it', () => {
+    expect(other.RetryableError).not.toBe(RetryableError);
+    const retryable = new other.RetryableError('[impact-in] [acme] busy', { retryAfterMs: 500 });
+    expect(retryable instanceof ImpactInError).toBe(true);
+    expect(retryable instanceof RetryableError).toBe(true);
+    expect(retryable instanceof PermanentError).toBe(false);
+    const rejected = new other.WebhookVerificationError('[impact-in] [acme] bad signature');
+    expect(rejected instanceof WebhookVerificationError).toBe(true);
+    expect(rejected instanceof PermanentError).toBe(true);
+    expect(rejected instanceof RetryableError).toBe(false);
+    expect(new Error('plain') instanceof ImpactInError).toBe(false);
+    expect(Object.assign(new Error('look-alike'), { kind: 'retryable' }) instanceof RetryableError).toBe(
+      false,
+    );
+  });
+
+  it('keep their kind and Retry-After through classifyError', () => {
+    const thrown = new other.RetryableError('[impact-in] [acme] busy', { retryAfterMs: 500 });
+    const classified = classifyError(thrown, 'acme');
+    expect(classified).toBe(thrown);
+    expect(classified.kind).toBe('retryable');
+    expect(classified.retryAfterMs).toBe(500);
   });
 });
