@@ -34,14 +34,8 @@ export class ImpactInError extends Error {
     ) => T,
     value: unknown,
   ): value is T {
-    if (typeof value !== 'object' || value === null) return false;
-    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
-    if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
-    if ((this as unknown) === ImpactInError) return true;
-    for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto)) {
-      if ((proto as { constructor?: { name?: string } }).constructor?.name === this.name) return true;
-    }
-    return false;
+    // biome-ignore lint/complexity/noThisInStatic: `x instanceof RetryableError` asks RetryableError, which is `this` here
+    return isInstanceOf(this, value);
   }
 
   readonly kind: ErrorKind;
@@ -62,6 +56,17 @@ export class ImpactInError extends Error {
 }
 
 Object.defineProperty(ImpactInError.prototype, BRAND, { value: true });
+
+function isInstanceOf(klass: abstract new (...args: never[]) => unknown, value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Function.prototype[Symbol.hasInstance].call(klass, value)) return true;
+  if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  if (klass === ImpactInError) return true;
+  for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: string } }).constructor?.name === klass.name) return true;
+  }
+  return false;
+}
 
 /** A failure worth trying again later: network errors, 408, 425, 429, 5xx. */
 export class RetryableError extends ImpactInError {

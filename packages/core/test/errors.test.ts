@@ -268,7 +268,7 @@ describe('errors from another copy of @impact-in/core', () => {
     expect(retryable instanceof ImpactInError).toBe(true);
     expect(retryable instanceof RetryableError).toBe(true);
     expect(retryable instanceof PermanentError).toBe(false);
-    const rejected = new other.WebhookVerificationError('[impact-in] [acme] bad signature');
+    const rejected = new other.WebhookVerificationError('acme', 'bad signature');
     expect(rejected instanceof WebhookVerificationError).toBe(true);
     expect(rejected instanceof PermanentError).toBe(true);
     expect(rejected instanceof RetryableError).toBe(false);
