@@ -88,10 +88,13 @@ export function describeConnector<TConfig>(options: ConnectorContractOptions<TCo
       const parsed = connector.config.safeParse(options.config(provider.url));
       expect(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error?.issues)).toBe(true);
       const config = parsed.data as Record<string, unknown>;
+      // A secret must be a field the schema knows (optional ones may be absent from the sample
+      // config): a misspelled name would leave the real field unmasked, unencrypted and unchecked.
+      const known = configKeys(connector.config) ?? new Set(Object.keys(config));
       for (const field of connector.secrets) {
         expect(
-          field in config || config[field] === undefined,
-          `secret "${field}" is not a config field`,
+          known.has(field),
+          `secret "${field}" is not a config field (known: ${[...known].join(', ')})`,
         ).toBe(true);
       }
       expect(typeof connector.deliver).toBe('function');
@@ -195,4 +198,30 @@ export function describeConnector<TConfig>(options: ConnectorContractOptions<TCo
       }
     });
   });
+}
+
+/**
+ * The field names a zod 4 config schema accepts: an object's keys, through unions, intersections,
+ * pipes and wrappers (optional, default, …); `undefined` when the schema's shape cannot be read.
+ */
+export function configKeys(schema: unknown): Set<string> | undefined {
+  const keys = new Set<string>();
+  const visit = (node: unknown, depth: number): boolean => {
+    const def = (node as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
+    if (!def || depth > 20) return false;
+    switch (def.type) {
+      case 'object':
+        for (const key of Object.keys(def.shape as object)) keys.add(key);
+        return true;
+      case 'union':
+        return (def.options as unknown[]).every((option) => visit(option, depth + 1));
+      case 'intersection':
+        return visit(def.left, depth + 1) && visit(def.right, depth + 1);
+      case 'pipe':
+        return visit(def.in, depth + 1);
+      default:
+        return def.innerType !== undefined && visit(def.innerType, depth + 1);
+    }
+  };
+  return visit(schema, 0) ? keys : undefined;
 }
