@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from './clock.js';
 import type { AnyConnector, AnyConnectorBinding, ConnectorContext } from './connector.js';
-import { classifyError, errorFromResponse, type ImpactInError, PermanentError } from './errors.js';
+import {
+  classifyError,
+  DeliveryValidationError,
+  errorFromResponse,
+  formatFieldPath,
+  type ImpactInError,
+  PermanentError,
+} from './errors.js';
 import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.js';
 import type { AttemptOutcome, DeliveryQuery, DeliveryStore, Notifier, TokenStore } from './interfaces.js';
 import { type Logger, noopLogger } from './logger.js';
@@ -560,7 +567,17 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const dispatcher: Dispatcher = {
     providers,
     async submit(request) {
-      const parsed = DeliverRequestSchema.parse(request);
+      const checked = DeliverRequestSchema.safeParse(request);
+      if (!checked.success) {
+        throw new DeliveryValidationError(
+          checked.error.issues.map((issue) => ({
+            path: formatFieldPath(issue.path) || '(request)',
+            message: issue.message,
+          })),
+          { cause: checked.error },
+        );
+      }
+      const parsed = checked.data;
       if (!bindings.has(parsed.provider)) throw new UnknownProviderError(parsed.provider, providers);
       const result = await store.submit({
         companyId: parsed.companyId,

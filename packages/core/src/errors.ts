@@ -240,6 +240,32 @@ export class InboundValidationError extends PermanentError {
 }
 
 /**
+ * A delivery request given to `submit` that does not validate (a bad event, a missing
+ * `companyId`). `issues` name each field, e.g. `event.timestamp`; the zod error is the `cause`.
+ *
+ * @example
+ * try { await dispatcher.submit(request) } catch (error) {
+ *   if (error instanceof DeliveryValidationError) console.warn(error.issues);
+ * }
+ */
+export class DeliveryValidationError extends PermanentError {
+  readonly issues: FieldIssue[];
+
+  constructor(issues: FieldIssue[], options: { cause?: unknown } = {}) {
+    const summary = issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path}: ${issue.message}`)
+      .join('; ');
+    super(
+      `[impact-in] invalid delivery request: ${summary}${issues.length > 5 ? ` (+${issues.length - 5} more)` : ''}`,
+      { code: 'validation', cause: options.cause },
+    );
+    this.name = 'DeliveryValidationError';
+    this.issues = issues;
+  }
+}
+
+/**
  * A field path as people write it: `volunteers[2].hours`. `prefix` is prepended (`query` gives
  * `query.page`). Empty for the root.
  *

@@ -30,6 +30,7 @@ export {
 export {
   classifyError,
   classifyStatus,
+  DeliveryValidationError,
   type ErrorKind,
   errorFromResponse,
   formatFieldPath,

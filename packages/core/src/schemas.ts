@@ -40,8 +40,8 @@ export function storableText(text: string): string {
   return text.replace(UNSTORABLE_ALL, '\ufffd');
 }
 
-/** ISO 8601 date-time with an offset or `Z`, in years 0001–9999. */
-const IsoDateTime = z.iso.datetime({ offset: true }).refine((value) => {
+/** ISO 8601 date-time with an offset or `Z`, in years 0001–9999 (one issue per bad value: the range is checked only on a valid date-time). */
+const IsoDateTime = z.iso.datetime({ offset: true, abort: true }).refine((value) => {
   const year = new Date(value).getUTCFullYear();
   return year >= 1 && year <= 9999;
 }, 'must be between years 0001 and 9999');

@@ -4,6 +4,7 @@ import {
   type BlobStore,
   type ConnectorContext,
   type Delivery,
+  DeliveryValidationError,
   type Dispatcher,
   type EventBus,
   type HttpClient,
@@ -613,7 +614,7 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
     if (error instanceof HttpError) {
       return c.json(errorBody(error.code, error.message, error.details), error.status, error.headers);
     }
-    if (error instanceof InboundValidationError) {
+    if (error instanceof InboundValidationError || error instanceof DeliveryValidationError) {
       return c.json(
         errorBody(
           'validation_error',

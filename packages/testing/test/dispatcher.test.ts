@@ -2,6 +2,7 @@ import {
   bindConnector,
   createDispatcher,
   createHttpClient,
+  DeliveryValidationError,
   type Dispatcher,
   hmacSha256,
   MemoryDeliveryStore,
@@ -252,7 +253,28 @@ describe('dispatcher over a real node:http server', () => {
       dispatcher.submit({ companyId, provider: 'nobody', event: sampleEvent() }),
     ).rejects.toBeInstanceOf(UnknownProviderError);
     const bad = { ...sampleEvent(), timestamp: 'yesterday' };
-    await expect(dispatcher.submit({ companyId, provider: 'acme', event: bad })).rejects.toThrow(/timestamp/);
+    const refused = await dispatcher.submit({ companyId, provider: 'acme', event: bad }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(DeliveryValidationError);
+    expect((refused as DeliveryValidationError).kind).toBe('permanent');
+    expect((refused as DeliveryValidationError).issues).toEqual([
+      { path: 'event.timestamp', message: expect.stringMatching(/datetime/i) },
+    ]);
+    // One line a person can read: the field and the reason, not a JSON dump with the regex.
+    expect((refused as Error).message).toMatch(/^\[impact-in\] invalid delivery request: event\.timestamp: /);
+    expect((refused as Error).message).not.toContain('\n');
+    expect((refused as Error).message).not.toContain('pattern');
+    const missing = await dispatcher
+      .submit({ provider: 'acme', event: sampleEvent() } as unknown as Parameters<
+        typeof dispatcher.submit
+      >[0])
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect((missing as DeliveryValidationError).issues.map((issue) => issue.path)).toEqual(['companyId']);
   });
 
   it('classifies a provider that never answers as retryable, via the client header timeout', async () => {
