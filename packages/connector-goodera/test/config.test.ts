@@ -42,6 +42,13 @@ describe('config', () => {
     );
   });
 
+  it('says what is wrong when fromEnv found no GOODERA_* variable', () => {
+    expect(fromEnv({})).toBeUndefined();
+    expect(() => bindConnector(goodera, fromEnv({})!)).toThrow(
+      '[impact-in] [goodera] no config: bindConnector was given undefined (a connector\'s fromEnv gives undefined when none of its variables is set)',
+    );
+  });
+
   it('names a wrong field', () => {
     const base = { ...fromEnv(SEED_ENV)! };
     expect(() => bindConnector(goodera, { ...base, apiUrl: 'ftp://api.goodera.com' })).toThrow(

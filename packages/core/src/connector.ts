@@ -175,6 +175,11 @@ export function bindConnector<C extends AnyConnector>(
   connector: C,
   config: C extends { config: infer S extends z.ZodType } ? z.input<S> : unknown,
 ): ConnectorBinding<ConnectorConfig<C>> {
+  if (config === undefined || config === null) {
+    throw new Error(
+      `[impact-in] [${connector.id}] no config: bindConnector was given ${String(config)} (a connector's fromEnv gives undefined when none of its variables is set)`,
+    );
+  }
   const parsed = connector.config.safeParse(config);
   if (!parsed.success) {
     const issues = parsed.error.issues
