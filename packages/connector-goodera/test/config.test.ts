@@ -45,7 +45,7 @@ describe('config', () => {
   it('says what is wrong when fromEnv found no GOODERA_* variable', () => {
     expect(fromEnv({})).toBeUndefined();
     expect(() => bindConnector(goodera, fromEnv({})!)).toThrow(
-      '[impact-in] [goodera] no config: bindConnector was given undefined (a connector\'s fromEnv gives undefined when none of its variables is set)',
+      "[impact-in] [goodera] no config: bindConnector was given undefined (a connector's fromEnv gives undefined when none of its variables is set)",
     );
   });
 

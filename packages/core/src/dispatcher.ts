@@ -136,8 +136,8 @@ export interface Dispatcher {
 const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['success', 'failed']);
 const MAX_RECORDED_BODY = 64 * 1024;
 
-function recordResponse(response: HttpResponse): ProviderResponse {
-  const text = storableText(response.text());
+function recordResponse(response: HttpResponse, connector: AnyConnector, config: unknown): ProviderResponse {
+  const text = storableText(withoutSecrets(response.text(), connector, config));
   const headers: Record<string, string> = {};
   for (const name of ['content-type', 'retry-after', 'x-ratelimit-remaining', 'x-request-id']) {
     const value = response.headers[name];
@@ -148,6 +148,23 @@ function recordResponse(response: HttpResponse): ProviderResponse {
     headers,
     body: text.length > MAX_RECORDED_BODY ? text.slice(0, MAX_RECORDED_BODY) : text,
   };
+}
+
+/**
+ * `text` with every value of the connector's declared secrets in its config replaced by
+ * `[redacted]`: an error message or a recorded answer that quotes a key (a provider echoing it, a
+ * connector careless with it) never reaches the delivery log or the logs. Values under 4
+ * characters are left alone.
+ */
+function withoutSecrets(text: string, connector: AnyConnector, config: unknown): string {
+  let out = text;
+  for (const field of connector.secrets ?? []) {
+    const value = (config as Record<string, unknown> | null | undefined)?.[field];
+    if (typeof value === 'string' && value.length >= 4 && out.includes(value)) {
+      out = out.replaceAll(value, '[redacted]');
+    }
+  }
+  return out;
 }
 
 /**
@@ -306,7 +323,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     try {
       const result = spec ? await limiter.schedule(key, spec, run, stopController.signal) : await run();
       payload = result.payload;
-      providerResponse = recordResponse(result.response);
+      providerResponse = recordResponse(result.response, connector, config);
       if (spec || result.response.status === 429) await limiter.observe(key, result.response);
       const classified = connector.classifyResponse?.(result.response, config);
       if (classified === undefined) {
@@ -354,12 +371,18 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         status: 'retrying',
         at,
         nextAttemptAt: new Date(at.getTime() + delay),
-        error: storableText(error.message),
+        error: storableText(withoutSecrets(error.message, connector, config)),
         payload,
         providerResponse,
       };
     } else {
-      outcome = { status: 'failed', at, error: storableText(error.message), payload, providerResponse };
+      outcome = {
+        status: 'failed',
+        at,
+        error: storableText(withoutSecrets(error.message, connector, config)),
+        payload,
+        providerResponse,
+      };
     }
     await finish(delivery, outcome, started, error);
   };

@@ -388,6 +388,23 @@ describe('dispatcher over a real node:http server', () => {
     ]);
   });
 
+  it('keeps secret values out of lastError and the logs, even when the provider echoes them', async () => {
+    const { dispatcher, logger } = await setup((call, response) => {
+      // A provider that quotes the key it was sent back in its error (some do).
+      response.writeHead(403, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: `key ${call.headers['x-api-key']} is revoked` }));
+    });
+    const delivery = await dispatcher.submitAndWait(
+      { companyId, provider: 'acme', event: sampleEvent() },
+      { timeoutMs: 5_000 },
+    );
+    expect(delivery.status).toBe('failed');
+    expect(delivery.lastError).toContain('key [redacted] is revoked');
+    expect(delivery.lastError).not.toContain('ak_live_123456789');
+    expect(delivery.providerResponse?.body).toBe('{"error":"key [redacted] is revoked"}');
+    expect(logger.text()).not.toContain('ak_live_123456789');
+  });
+
   it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
     const { dispatcher, logger } = await setup(ok);
     dispatcher.start();
