@@ -578,7 +578,9 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
           throw new HttpError(
             404,
             'not_configured',
-            `provider "${params.provider}" is not configured on this host`,
+            tenant === undefined
+              ? `provider "${params.provider}" has no host-wide config here: give the tenant in the webhook URL (?tenant=<tenant id>), or set the provider's variables for the whole host`
+              : `provider "${params.provider}" is not configured for this tenant`,
           );
         }
         const records = await hosted.connector.webhook(

@@ -414,6 +414,8 @@ describe('inbound edge cases', () => {
     const response = await json(await postWebhook('goodera', '{}', { 'content-type': 'application/json' }));
     expect(response.status).toBe(404);
     expect(response.body.error.code).toBe('not_configured');
+    // Without ?tenant= the answer says how to name one.
+    expect(response.body.error.message).toContain('?tenant=<tenant id>');
   });
 
   it('refuses a NUL in a signed webhook with 400 and stores nothing', async () => {
