@@ -19,6 +19,8 @@ Usage:
                                                     create an API key (admin|operator|viewer); prints it once
   impact-in keys rotate [--prune]                   re-encrypt every secret under a new master key
   impact-in demo                                    the host plus provider simulators and sample traffic
+  impact-in simulators                              only the Benevity, Goodera and Workday simulators, on
+                                                    loopback; prints their variables for \`serve\` to use
 
 Configuration comes from the environment: DATABASE_URL (default: embedded PGlite in
 ./.impact-in/), NATS_URL (default: in-process bus), REDIS_URL, PORT (3007), HOST,
@@ -62,6 +64,19 @@ async function main(argv: string[]): Promise<void> {
       ];
       const connectors = await guard(async () => configureFromEnv(modules, process.env));
       await serve({ env, connectors });
+      return;
+    }
+    case 'simulators': {
+      const { shellExports, startSimulators } = await import('./simulators.js');
+      const simulators = await startSimulators();
+      process.stdout.write(
+        `# Provider simulators on loopback (test credentials; Ctrl-C stops them).\n# Run these in the shell that starts \`impact-in serve\`:\n${shellExports(simulators.env)}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await simulators.close();
       return;
     }
     case 'demo': {

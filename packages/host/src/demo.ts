@@ -2,20 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ImpactEvent } from '@impact-in/core';
-import { BENEVITY_TEST_CREDENTIALS, createBenevitySimulator } from '@impact-in/testing/providers/benevity';
-import {
-  createGooderaSimulator,
-  GOODERA_SIMULATOR_PATHS,
-  GOODERA_TEST_CREDENTIALS,
-} from '@impact-in/testing/providers/goodera';
-import { createWorkdaySimulator, WORKDAY_TEST_CREDENTIALS } from '@impact-in/testing/providers/workday';
-import { startProviderServer } from '@impact-in/testing/server';
 import { BUILTIN_CONNECTORS } from './builtins.js';
 import type { HostEnv } from './config.js';
 import { openDatabase } from './postgres/database.js';
 import { migrateToLatest } from './postgres/migrations.js';
 import { configureFromEnv } from './registry.js';
 import { serve } from './serve.js';
+import { startSimulators } from './simulators.js';
 import { createApiKey, createTenant } from './tenants.js';
 
 const PROGRAMS = ['buddy_mentoring', 'language_connect', 'upskilling'];
@@ -28,34 +21,9 @@ const PROGRAMS = ['buddy_mentoring', 'language_connect', 'upskilling'];
 export async function runDemo(options: { env: HostEnv }): Promise<void> {
   const dataDir = `${options.env.IMPACT_IN_DATA_DIR}/demo`;
   mkdirSync(dataDir, { recursive: true });
-  const benevitySim = createBenevitySimulator();
-  const gooderaSim = createGooderaSimulator();
-  const workdaySim = createWorkdaySimulator();
-  const [benevityServer, gooderaServer, workdayServer] = await Promise.all([
-    startProviderServer(benevitySim.handlers),
-    startProviderServer(gooderaSim.handlers),
-    startProviderServer(workdaySim.handlers),
-  ]);
-
-  // The simulators' addresses and test credentials, as an operator would put them in the env.
-  const providerEnv: Record<string, string> = {
-    BENEVITY_API_URL: benevityServer.url,
-    BENEVITY_API_KEY: BENEVITY_TEST_CREDENTIALS.apiKey,
-    BENEVITY_SIGNATURE_SECRET: BENEVITY_TEST_CREDENTIALS.signatureSecret,
-    GOODERA_API_URL: gooderaServer.url,
-    GOODERA_TOKEN_URL: `${gooderaServer.url}${GOODERA_SIMULATOR_PATHS.token}`,
-    GOODERA_CLIENT_ID: GOODERA_TEST_CREDENTIALS.clientId,
-    GOODERA_CLIENT_SECRET: GOODERA_TEST_CREDENTIALS.clientSecret,
-    WORKDAY_API_URL: workdayServer.url,
-    WORKDAY_PROTOCOL: 'soap',
-    WORKDAY_TENANT_ID: WORKDAY_TEST_CREDENTIALS.tenant,
-    WORKDAY_USERNAME: WORKDAY_TEST_CREDENTIALS.username,
-    WORKDAY_PASSWORD: WORKDAY_TEST_CREDENTIALS.password,
-    WORKDAY_WEBHOOK_USERNAME: WORKDAY_TEST_CREDENTIALS.webhookUsername,
-    WORKDAY_WEBHOOK_PASSWORD: WORKDAY_TEST_CREDENTIALS.webhookPassword,
-    KINTELL_WEBHOOK_SECRET: 'kintell-demo-webhook-secret-2f9c1a7e',
-  };
-  const connectors = configureFromEnv(BUILTIN_CONNECTORS, providerEnv);
+  const simulators = await startSimulators();
+  const { benevity: benevitySim, goodera: gooderaSim, workday: workdaySim } = simulators;
+  const connectors = configureFromEnv(BUILTIN_CONNECTORS, simulators.env);
   const env: HostEnv = {
     ...options.env,
     IMPACT_IN_DATA_DIR: dataDir,
@@ -87,9 +55,9 @@ export async function runDemo(options: { env: HostEnv }): Promise<void> {
       `  API key     ${key}   (admin; shown once)`,
       '',
       'Simulated providers on loopback:',
-      `  Benevity    ${benevityServer.url}`,
-      `  Goodera     ${gooderaServer.url}`,
-      `  Workday     ${workdayServer.url}`,
+      `  Benevity    ${simulators.urls.benevity}`,
+      `  Goodera     ${simulators.urls.goodera}`,
+      `  Workday     ${simulators.urls.workday}`,
       '',
       'Try it:',
       `  ${curl}`,
@@ -141,7 +109,7 @@ export async function runDemo(options: { env: HostEnv }): Promise<void> {
   const shutdown = async () => {
     clearInterval(timer);
     await stop();
-    await Promise.all([benevityServer.close(), gooderaServer.close(), workdayServer.close()]);
+    await simulators.close();
   };
   process.once('SIGINT', () => void shutdown().then(() => process.exit(0)));
   process.once('SIGTERM', () => void shutdown().then(() => process.exit(0)));
