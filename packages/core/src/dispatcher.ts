@@ -157,13 +157,17 @@ function recordResponse(response: HttpResponse, connector: AnyConnector, config:
  * characters are left alone.
  */
 function withoutSecrets(text: string, connector: AnyConnector, config: unknown): string {
-  let out = text;
-  for (const field of connector.secrets ?? []) {
+  const secrets = connector.secrets ?? [];
+  if (secrets.length === 0) return text;
+  const values: string[] = [];
+  for (const field of secrets) {
     const value = (config as Record<string, unknown> | null | undefined)?.[field];
-    if (typeof value === 'string' && value.length >= 4 && out.includes(value)) {
-      out = out.replaceAll(value, '[redacted]');
-    }
+    if (typeof value === 'string' && value.length >= 4) values.push(value);
   }
+  // Longest first: a secret that contains another is replaced whole.
+  values.sort((a, b) => b.length - a.length);
+  let out = text;
+  for (const value of values) if (out.includes(value)) out = out.replaceAll(value, '[redacted]');
   return out;
 }
 
@@ -259,6 +263,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const attempt = async (delivery: Delivery): Promise<void> => {
     const started = clock.now();
+    // The stop signal of this attempt: `stop()` aborts it only for attempts in flight when it gave
+    // up waiting; later ones (a restart, `runOnce`, a replay) get a signal of their own.
+    const stopSignal = stopController.signal;
     const log =
       logger === noopLogger
         ? noopLogger
@@ -312,7 +319,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       tokens,
       logger: log,
       clock,
-      signal: stopController.signal,
+      signal: stopSignal,
     };
     const run = () =>
       deliver({ event: delivery.event, deliveryId: delivery.deliveryId, attempt: attemptNumber }, context);
@@ -321,7 +328,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     let providerResponse: ProviderResponse | null = null;
     let error: ImpactInError | undefined;
     try {
-      const result = spec ? await limiter.schedule(key, spec, run, stopController.signal) : await run();
+      const result = spec ? await limiter.schedule(key, spec, run, stopSignal) : await run();
       payload = result.payload;
       providerResponse = recordResponse(result.response, connector, config);
       if (spec || result.response.status === 429) await limiter.observe(key, result.response);
@@ -333,7 +340,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             {
               status: result.response.status,
               headers: result.response.headers,
-              text: result.response.text(),
+              // Redacted before the message cuts it short: a key straddling the cut would leak.
+              text: withoutSecrets(result.response.text(), connector, config),
             },
             clock.now(),
           );
@@ -348,11 +356,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const at = new Date(clock.now());
     const policy = policies.get(connector.id)!;
     let outcome: AttemptOutcome;
-    if (error && context.signal.aborted) {
-      // `stop()` gave up waiting and aborted this attempt: its fate at the provider is unknown,
-      // and no fault of the delivery's. It is due again at once (another replica, or this one
-      // restarted, takes it), with the same deliveryId as idempotency key, whatever attempts
-      // the policy has left.
+    if (error && stopSignal.aborted && providerResponse === null) {
+      // `stop()` gave up waiting and aborted this attempt before the provider answered: its fate
+      // at the provider is unknown, and no fault of the delivery's. It is due again at once
+      // (another replica, or this one restarted, takes it), with the same deliveryId as
+      // idempotency key, whatever attempts the policy has left. An answer that did arrive is
+      // recorded as it is.
       outcome = {
         status: 'retrying',
         at,
@@ -530,13 +539,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
    */
   const drive = async (id: string, until: number): Promise<void> => {
     for (;;) {
-      await dispatcher.runOnce();
+      const attempted = await dispatcher.runOnce();
       const current = await store.get(id);
       if (!current || TERMINAL.has(current.status) || running) return;
       const left = until - Date.now();
       if (left <= 0) return;
       const dueIn = current.nextAttemptAt ? current.nextAttemptAt.getTime() - clock.now() : pollIntervalMs;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(dueIn, 10), left)));
+      // Due but nothing was attempted: it is leased elsewhere (another worker, a replay); look
+      // again after a poll interval rather than spin.
+      const wait = Math.max(dueIn, attempted === 0 ? pollIntervalMs : 10);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, left)));
     }
   };
 
@@ -642,12 +654,19 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     async stop(stopOptions = {}) {
       running = false;
       signalLoop();
-      await loopPromise;
-      loopPromise = undefined;
-      if (inflight.size > 0) {
+      const stopping = loopPromise;
+      await stopping;
+      // `start()` may have been called meanwhile: its loop is not this one.
+      if (loopPromise === stopping) loopPromise = undefined;
+      // The timeout aborts the attempts in flight now, and only those: attempts started from here
+      // on (a restart, `runOnce`, a replay) take the new controller's signal.
+      const controller = stopController;
+      stopController = new AbortController();
+      const pending = [...inflight];
+      if (pending.length > 0) {
         const timeoutMs = stopOptions.timeoutMs ?? 30_000;
-        const timer = setTimeout(() => stopController.abort(new Error('dispatcher stopped')), timeoutMs);
-        await Promise.allSettled([...inflight]);
+        const timer = setTimeout(() => controller.abort(new Error('dispatcher stopped')), timeoutMs);
+        await Promise.allSettled(pending);
         clearTimeout(timer);
       }
     },

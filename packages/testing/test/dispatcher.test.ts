@@ -405,6 +405,50 @@ describe('dispatcher over a real node:http server', () => {
     expect(logger.text()).not.toContain('ak_live_123456789');
   });
 
+  it('after a stop that timed out, runs again normally: later attempts are not taken for interrupted', async () => {
+    let calls = 0;
+    const { server, dispatcher, store } = await setup(
+      (_call, response) => {
+        calls++;
+        if (calls === 1) return; // the first attempt never gets an answer
+        response.writeHead(400, { 'content-type': 'application/json' });
+        response.end('{"error":"bad event"}');
+      },
+      { pollIntervalMs: 20 },
+    );
+    const { delivery } = await dispatcher.submit({ companyId, provider: 'acme', event: sampleEvent() });
+    dispatcher.start();
+    await waitUntil(() => server.calls.length === 1, 5_000, 'the first attempt');
+    await dispatcher.stop({ timeoutMs: 50 });
+    expect((await store.get(delivery.id))!.status).toBe('retrying');
+    // The next run sends it again and records the provider's real answer: a 400 fails it. (With
+    // the stop signal left aborted, every answer read as "interrupted" and runOnce never ended.)
+    const ran = await Promise.race([
+      dispatcher.runOnce(),
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 3_000)),
+    ]);
+    expect(ran).toBe(1);
+    const after = (await store.get(delivery.id))!;
+    expect(after.status).toBe('failed');
+    expect(after.attemptCount).toBe(2);
+    expect(after.lastError).toContain('400');
+  });
+
+  it('redacts a secret the provider echoes right where the recorded error is cut short', async () => {
+    const { dispatcher } = await setup((call, response) => {
+      response.writeHead(403, { 'content-type': 'text/plain' });
+      response.end(`${'x'.repeat(490)}${call.headers['x-api-key']} is revoked`);
+    });
+    const delivery = await dispatcher.submitAndWait(
+      { companyId, provider: 'acme', event: sampleEvent() },
+      { timeoutMs: 5_000 },
+    );
+    expect(delivery.status).toBe('failed');
+    // Not even a prefix of the key (ak_live_123456789) survives the cut at 500 characters.
+    expect(delivery.lastError).not.toContain('ak_live');
+    expect(delivery.lastError).toContain('[redacted]');
+  });
+
   it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
     const { dispatcher, logger } = await setup(ok);
     dispatcher.start();
