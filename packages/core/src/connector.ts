@@ -175,13 +175,14 @@ export function bindConnector<C extends AnyConnector>(
   connector: C,
   config: C extends { config: infer S extends z.ZodType } ? z.input<S> : unknown,
 ): ConnectorBinding<ConnectorConfig<C>> {
-  if (config === undefined || config === null) {
-    throw new Error(
-      `[impact-in] [${connector.id}] no config: bindConnector was given ${String(config)} (a connector's fromEnv gives undefined when none of its variables is set)`,
-    );
-  }
   const parsed = connector.config.safeParse(config);
   if (!parsed.success) {
+    // A schema may accept `undefined` (`.default({})`): only a refused one is "no config".
+    if (config === undefined || config === null) {
+      throw new Error(
+        `[impact-in] [${connector.id}] no config: bindConnector was given ${String(config)} (a connector's fromEnv gives undefined when none of its variables is set)`,
+      );
+    }
     const issues = parsed.error.issues
       .map((issue: z.core.$ZodIssue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
       .join('; ');
