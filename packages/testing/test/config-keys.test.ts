@@ -26,6 +26,12 @@ describe('configKeys', () => {
     expect(configKeys(both)).toEqual(new Set(['a', 'b']));
   });
 
+  it('reads through z.preprocess and z.lazy', () => {
+    const inner = z.object({ apiUrl: z.string(), apiKey: z.string() });
+    expect(configKeys(z.preprocess((value) => value, inner))).toEqual(new Set(['apiUrl', 'apiKey']));
+    expect(configKeys(z.lazy(() => inner))).toEqual(new Set(['apiUrl', 'apiKey']));
+  });
+
   it('gives up (undefined) on a schema whose fields it cannot read', () => {
     expect(configKeys(z.record(z.string(), z.string()))).toBeUndefined();
     expect(configKeys({})).toBeUndefined();
