@@ -70,7 +70,13 @@ async function main(argv: string[]): Promise<void> {
       const { shellExports, startSimulators } = await import('./simulators.js');
       const simulators = await startSimulators();
       process.stdout.write(
-        `# Provider simulators on loopback (test credentials; Ctrl-C stops them).\n# Run these in the shell that starts \`impact-in serve\`:\n${shellExports(simulators.env)}\n`,
+        [
+          '# Provider simulators on loopback (Ctrl-C stops them). Run these in the shell that starts',
+          '# `impact-in serve`. The credentials are the published test ones of @impact-in/testing: a',
+          '# host using them accepts webhooks anyone can sign. Keep it on loopback (HOST=127.0.0.1).',
+          shellExports(simulators.env),
+          '',
+        ].join('\n'),
       );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());

@@ -233,7 +233,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     }
   };
   // Deliveries for a provider no connector here serves (a removed plugin, a replica without it)
-  // wait, and every claim steps over them: say so at start-up, once, so an operator can act.
+  // wait (claims do not read them, migration 0009): say so at start-up, once, so an operator can act.
   const warnAboutUnservedProviders = async () => {
     try {
       const { rows } = await sql<{ provider: string; waiting: string | number }>`

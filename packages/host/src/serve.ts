@@ -48,7 +48,12 @@ export async function serve(options: {
   const stop = () => {
     stopping ??= (async () => {
       logger.info({}, 'shutting down');
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop claiming at once, while the HTTP requests in flight finish: the drain of attempts
+      // (IMPACT_IN_SHUTDOWN_TIMEOUT_MS) runs alongside, not after, the drain of requests.
+      await Promise.all([
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        host.dispatcher.stop({ timeoutMs: options.env.IMPACT_IN_SHUTDOWN_TIMEOUT_MS }),
+      ]);
       await host.close();
       logger.info({}, 'stopped');
       logger.flush();

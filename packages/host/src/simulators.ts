@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { BENEVITY_TEST_CREDENTIALS, createBenevitySimulator } from '@impact-in/testing/providers/benevity';
 import {
   createGooderaSimulator,
@@ -49,7 +50,8 @@ export async function startSimulators(): Promise<RunningSimulators> {
     WORKDAY_PASSWORD: WORKDAY_TEST_CREDENTIALS.password,
     WORKDAY_WEBHOOK_USERNAME: WORKDAY_TEST_CREDENTIALS.webhookUsername,
     WORKDAY_WEBHOOK_PASSWORD: WORKDAY_TEST_CREDENTIALS.webhookPassword,
-    KINTELL_WEBHOOK_SECRET: 'kintell-demo-webhook-secret-2f9c1a7e',
+    // Kintell has no simulator; a secret of this run's own for signing test webhooks.
+    KINTELL_WEBHOOK_SECRET: randomBytes(24).toString('base64url'),
   };
   return {
     benevity,

@@ -227,7 +227,8 @@ export class PostgresDeliveryStore implements DeliveryStore {
   async claimDue(options: ClaimOptions): Promise<Delivery[]> {
     if (options.providers && options.providers.length === 0) return [];
     const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
-    // See migration 0008 for why the claim is a function: its cost must not grow with the backlog.
+    // See migrations 0008 and 0009 for why the claim is a function: its cost must not grow with
+    // the backlog, whether of served providers or of others.
     const { rows } =
       await sql<Row>`select * from impact_claim_due(${options.owner}, ${options.now}, ${leaseUntil}, ${
         options.limit

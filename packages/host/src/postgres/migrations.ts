@@ -163,7 +163,9 @@ const migrations: Record<string, Migration> = {
     // grew with a backlog the host could do nothing about. Each provider's range is walked in due
     // order and stops at the limit; the rows found are merged in due order and cut to the limit.
     // Without a provider list (a store used directly), the providers with open deliveries are
-    // listed from the same index, one probe each.
+    // listed from the same index, one probe each. Each provider's walk locks up to `p_limit`
+    // rows (`SKIP LOCKED`, so concurrent claims step past each other in due order); only the
+    // first `p_limit` of the merge are leased, and the other locks end with the statement.
     // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
     async up(db: Kysely<any>) {
       await sql`create index impact_deliveries_due_by_provider on impact_deliveries (provider, next_attempt_at)
