@@ -595,6 +595,13 @@ export function defineRoutes(deps: AppDependencies): RouteDefinition[] {
   ];
 }
 
+/**
+ * Zod's message for a missing field reads "Invalid input: expected string, received undefined":
+ * say "required". Messages a schema sets itself take precedence over this one.
+ */
+const readableIssue = (issue: { code?: string; input?: unknown }) =>
+  issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
+
 function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
@@ -713,7 +720,7 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
       }
       let query: unknown = {};
       if (route.query) {
-        const parsed = route.query.safeParse(c.req.query());
+        const parsed = route.query.safeParse(c.req.query(), { error: readableIssue });
         if (!parsed.success) {
           throw new HttpError(
             400,
@@ -733,7 +740,7 @@ export function createApp(deps: AppDependencies): { app: Hono; routes: RouteDefi
         } catch (error) {
           throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(error as Error).message}`);
         }
-        const parsed = route.body.safeParse(json);
+        const parsed = route.body.safeParse(json, { error: readableIssue });
         if (!parsed.success) {
           throw new HttpError(
             400,

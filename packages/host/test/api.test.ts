@@ -74,6 +74,11 @@ describe('POST /v1/impact-in/deliver', () => {
     expect(missing.status).toBe(400);
     expect(missing.body.error.code).toBe('validation_error');
     expect(missing.body.error.details).toContainEqual(expect.objectContaining({ field: 'event.timestamp' }));
+    // One issue for the field, and a missing field reads "required".
+    expect(missing.body.error.details).toHaveLength(1);
+    const absent = await deliver({ provider: 'acme', event: event() });
+    expect(absent.status).toBe(400);
+    expect(absent.body.error.details).toEqual([{ field: 'companyId', message: 'required' }]);
 
     const unknown = await deliver({ companyId: t.tenantA, provider: 'nobody', event: event() });
     expect(unknown.status).toBe(400);
