@@ -4,6 +4,7 @@ import {
   createDispatcher,
   createHttpClient,
   type DeliverResult,
+  type Delivery,
   type Dispatcher,
   type HttpClient,
   type ImpactEvent,
@@ -44,7 +45,7 @@ export interface ConnectorHarness<TConfig> {
    * Submits through the dispatcher and runs what is due now (one attempt, unless already final).
    * Advance `clock` and call `runDue()` to run the retries.
    */
-  submit(event: ImpactEvent): Promise<Awaited<ReturnType<Dispatcher['get']>>>;
+  submit(event: ImpactEvent): Promise<Delivery>;
   /** Runs every delivery due at the fake clock's time. */
   runDue(): Promise<number>;
   close(): Promise<void>;
@@ -124,7 +125,8 @@ export function createConnectorHarness<TConfig>(
     async submit(event) {
       const { delivery } = await dispatcher.submit({ companyId, provider: options.connector.id, event });
       await dispatcher.runOnce();
-      return store.get(delivery.id);
+      // The harness's own in-memory store: the delivery just submitted is there.
+      return (await store.get(delivery.id)) ?? delivery;
     },
     runDue: () => dispatcher.runOnce(),
     async close() {
