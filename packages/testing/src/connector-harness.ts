@@ -4,7 +4,6 @@ import {
   createDispatcher,
   createHttpClient,
   type DeliverResult,
-  type Delivery,
   type Dispatcher,
   type HttpClient,
   type ImpactEvent,
@@ -45,7 +44,7 @@ export interface ConnectorHarness<TConfig> {
    * Submits through the dispatcher and runs what is due now (one attempt, unless already final).
    * Advance `clock` and call `runDue()` to run the retries.
    */
-  submit(event: ImpactEvent): Promise<Delivery>;
+  submit(event: ImpactEvent): Promise<Awaited<ReturnType<Dispatcher['get']>>>;
   /** Runs every delivery due at the fake clock's time. */
   runDue(): Promise<number>;
   close(): Promise<void>;
@@ -125,8 +124,7 @@ export function createConnectorHarness<TConfig>(
     async submit(event) {
       const { delivery } = await dispatcher.submit({ companyId, provider: options.connector.id, event });
       await dispatcher.runOnce();
-      // The harness's own in-memory store: the delivery just submitted is there.
-      return (await store.get(delivery.id)) ?? delivery;
+      return store.get(delivery.id);
     },
     runDue: () => dispatcher.runOnce(),
     async close() {

@@ -1,4 +1,4 @@
-import type { Connector, Delivery, ImpactEvent } from '@impact-in/core';
+import type { Connector, ImpactEvent } from '@impact-in/core';
 import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectorHarness, createConnectorHarness } from './connector-harness.js';
@@ -171,7 +171,7 @@ export function describeConnector<TConfig>(options: ConnectorContractOptions<TCo
     it('fails after the maximum attempts, then a replay succeeds with the same deliveryId', async () => {
       open();
       provider.use(route(503));
-      let delivery: Delivery | undefined = await harness.submit(makeEvent());
+      let delivery = await harness.submit(makeEvent());
       for (let round = 0; round < 5 && delivery?.status === 'retrying'; round++) {
         await harness.clock.set(delivery.nextAttemptAt!.getTime());
         await harness.runDue();
