@@ -223,6 +223,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const inflight = new Set<Promise<void>>();
   const waiters = new Map<string, Set<(delivery: Delivery) => void>>();
   let running = false;
+  /** Bumped by every `stop()`: a `runOnce` or `drive` started before it ends. */
+  let generation = 0;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  /** Wakes `drive`'s sleeps (at `stop()`). */
+  const sleepers = new Set<() => void>();
+  /** Rejects the pending `waitFor`s (at `close()`). */
+  const waitersToFail = new Set<(error: Error) => void>();
   let loopPromise: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   // Set when there is news (a submit, a freed slot) while the loop is not yet waiting.
@@ -507,15 +515,23 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         clearTimeout(timer);
         clearInterval(poll);
         waiters.get(id)?.delete(done);
+        waitersToFail.delete(fail);
         resolve(delivery);
       };
-      const timer = setTimeout(() => {
+      const fail = (error: Error) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         clearInterval(poll);
         waiters.get(id)?.delete(done);
-        reject(new Error(`[impact-in] delivery ${id} did not finish within ${timeoutMs} ms`));
-      }, timeoutMs);
+        waitersToFail.delete(fail);
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new Error(`[impact-in] delivery ${id} did not finish within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      waitersToFail.add(fail);
       // Another replica may finish it: look at the store as well.
       const check = () =>
         store.get(id).then(
@@ -538,8 +554,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
    * loop was started after all, or `until` (epoch ms) passes.
    */
   const drive = async (id: string, until: number): Promise<void> => {
+    const started = generation;
     for (;;) {
+      if (generation !== started || closed) return;
       const attempted = await dispatcher.runOnce();
+      if (generation !== started || closed) return;
       const current = await store.get(id);
       if (!current || TERMINAL.has(current.status) || running) return;
       const left = until - Date.now();
@@ -548,7 +567,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       // Due but nothing was attempted: it is leased elsewhere (another worker, a replay); look
       // again after a poll interval rather than spin.
       const wait = Math.max(dueIn, attempted === 0 ? pollIntervalMs : 10);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, left)));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          sleepers.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(wait, left));
+        sleepers.add(done);
+      });
     }
   };
 
@@ -637,7 +664,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     async runOnce() {
       let total = 0;
+      const started = generation;
       for (;;) {
+        // A `stop()` meanwhile ends this run (its interrupted attempts are due again at once and
+        // would be claimed straight back).
+        if (generation !== started || closed) break;
         const batch = await claimBatch(concurrency);
         if (batch.length === 0) break;
         total += batch.length;
@@ -653,15 +684,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     async stop(stopOptions = {}) {
       running = false;
+      generation++;
+      for (const wakeUp of [...sleepers]) wakeUp();
       signalLoop();
       const stopping = loopPromise;
       await stopping;
       // `start()` may have been called meanwhile: its loop is not this one.
       if (loopPromise === stopping) loopPromise = undefined;
-      // The timeout aborts the attempts in flight now, and only those: attempts started from here
-      // on (a restart, `runOnce`, a replay) take the new controller's signal.
+      // Attempts that start during the wait (a replay while HTTP requests drain) share this
+      // controller, so the timeout bounds them too.
       const controller = stopController;
-      stopController = new AbortController();
       const pending = [...inflight];
       if (pending.length > 0) {
         const timeoutMs = stopOptions.timeoutMs ?? 30_000;
@@ -669,11 +701,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         await Promise.allSettled(pending);
         clearTimeout(timer);
       }
+      // Attempts from here on (a restart, `runOnce`, a replay) get a signal of their own.
+      if (controller.signal.aborted && stopController === controller) stopController = new AbortController();
     },
-    async close(closeOptions) {
-      await dispatcher.stop(closeOptions);
-      if (ownsLimiter) await limiter.close();
-      if (ownsHttp) await http.close();
+    close(closeOptions) {
+      // Once: a second close (a test's cleanup after the code under test closed) waits for the first.
+      closing ??= (async () => {
+        await dispatcher.stop(closeOptions);
+        closed = true;
+        for (const fail of [...waitersToFail]) {
+          fail(new Error('[impact-in] the dispatcher was closed before the delivery finished'));
+        }
+        if (ownsLimiter) await limiter.close();
+        if (ownsHttp) await http.close();
+      })();
+      return closing;
     },
     get: (id, companyId) => store.get(id, companyId),
     list: (query) => store.list(query),

@@ -96,19 +96,23 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
         wait = pauseFor(key);
       }
       let expired = false;
+      let started = false;
       const scheduled = bucket(key, spec).schedule({ expiration }, async () => {
         // A job that waited in the queue past a shutdown (or its expiration) does not start.
         if (signal?.aborted) throw signal.reason ?? new Error('aborted');
         if (expired) throw new Error('expired');
+        started = true;
         return task();
       });
       scheduled.catch((error: unknown) => {
         if (error instanceof Error && error.name === 'BottleneckError') expired = true;
       });
       if (!signal) return scheduled;
-      // Waiting for the bucket must not hold up a shutdown: give up on abort.
+      // Waiting for the bucket must not hold up a shutdown: give up on abort. A task that has
+      // started ends on its own (it has the signal too), so an answer that arrives is not lost.
       return new Promise((resolve, reject) => {
         const onAbort = () => {
+          if (started) return;
           scheduled.catch(() => {});
           reject(signal.reason ?? new Error('aborted'));
         };

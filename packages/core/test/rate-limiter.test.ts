@@ -35,6 +35,40 @@ async function burst(
 }
 
 describe('createRateLimiter (in memory)', () => {
+  it('on abort, gives up on a queued task but lets a started one finish with its result', async () => {
+    const limiter = track(createRateLimiter());
+    const spec = { maxRequests: 1, windowMs: 60_000 };
+    const controller = new AbortController();
+    let finish: (value: string) => void = () => {};
+    const running = limiter.schedule(
+      'abort-started',
+      spec,
+      () =>
+        new Promise<string>((resolve) => {
+          finish = resolve;
+        }),
+      controller.signal,
+    );
+    // The second waits for the window: it has not started when the abort comes.
+    let secondStarted = false;
+    const queued = limiter.schedule(
+      'abort-started',
+      spec,
+      async () => {
+        secondStarted = true;
+        return 'late';
+      },
+      controller.signal,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort(new Error('dispatcher stopped'));
+    await expect(queued).rejects.toThrow('dispatcher stopped');
+    // The answer that arrives after the abort is the task's result, not an abort.
+    finish('answered');
+    await expect(running).resolves.toBe('answered');
+    expect(secondStarted).toBe(false);
+  });
+
   it('sits out a Retry-After longer than the job expiration without the job expiring or sending late', async () => {
     const limiter = track(createRateLimiter({ jobExpirationMs: 200 }));
     const spec = { maxRequests: 5, windowMs: 1_000 };

@@ -449,6 +449,31 @@ describe('dispatcher over a real node:http server', () => {
     expect(delivery.lastError).toContain('[redacted]');
   });
 
+  it('close() ends a submitAndWait that is waiting out a retry: it rejects at once and nothing more is sent', async () => {
+    const { server, dispatcher } = await setup(
+      (_call, response) => {
+        response.writeHead(503);
+        response.end('{}');
+      },
+      { clock: systemClock, retryPolicy: { initialDelayMs: 5_000, jitter: 0 } },
+    );
+    const waiting = dispatcher.submitAndWait(
+      { companyId, provider: 'acme', event: sampleEvent() },
+      { timeoutMs: 30_000 },
+    );
+    const outcome = waiting.then(
+      () => 'resolved',
+      (error: Error) => error.message,
+    );
+    await waitUntil(() => server.calls.length === 1, 5_000, 'the first attempt');
+    const closedAt = Date.now();
+    await dispatcher.close();
+    expect(await outcome).toBe('[impact-in] the dispatcher was closed before the delivery finished');
+    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(server.calls).toHaveLength(1);
+  });
+
   it('submitAndWait resolves with the final delivery; logs carry the seed-002 fields and no secrets', async () => {
     const { dispatcher, logger } = await setup(ok);
     dispatcher.start();
