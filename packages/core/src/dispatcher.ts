@@ -106,8 +106,9 @@ export interface Dispatcher {
   start(): void;
   /**
    * Stops claiming and lets in-flight attempts finish. After `timeoutMs` (default 30 s) the rest
-   * are aborted and recorded as `retrying`, due at once: an attempt cut short by a shutdown never
-   * fails a delivery, and the next attempt keeps its idempotency key.
+   * are aborted; one the provider had not answered yet is recorded as `retrying`, due at once: a
+   * shutdown never fails a delivery, and the next attempt keeps its idempotency key. Ends a
+   * `runOnce` and the retries of a `submitAndWait` without `start()`.
    */
   stop(options?: { timeoutMs?: number }): Promise<void>;
   /** `stop()`, then closes the HTTP client and rate limiter the dispatcher created itself. */
@@ -136,8 +137,9 @@ export interface Dispatcher {
 const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['success', 'failed']);
 const MAX_RECORDED_BODY = 64 * 1024;
 
-function recordResponse(response: HttpResponse, connector: AnyConnector, config: unknown): ProviderResponse {
-  const text = storableText(withoutSecrets(response.text(), connector, config));
+/** The provider's answer as the delivery log keeps it; `body` is its text, secrets redacted. */
+function recordResponse(response: HttpResponse, body: string): ProviderResponse {
+  const text = storableText(body);
   const headers: Record<string, string> = {};
   for (const name of ['content-type', 'retry-after', 'x-ratelimit-remaining', 'x-request-id']) {
     const value = response.headers[name];
@@ -157,17 +159,19 @@ function recordResponse(response: HttpResponse, connector: AnyConnector, config:
  * characters are left alone.
  */
 function withoutSecrets(text: string, connector: AnyConnector, config: unknown): string {
-  const secrets = connector.secrets ?? [];
-  if (secrets.length === 0) return text;
-  const values: string[] = [];
-  for (const field of secrets) {
+  // Runs on every answer: nothing is allocated unless a secret is actually in the text.
+  let found: string[] | undefined;
+  for (const field of connector.secrets ?? []) {
     const value = (config as Record<string, unknown> | null | undefined)?.[field];
-    if (typeof value === 'string' && value.length >= 4) values.push(value);
+    if (typeof value !== 'string' || value.length < 4 || !text.includes(value)) continue;
+    if (found) found.push(value);
+    else found = [value];
   }
+  if (!found) return text;
   // Longest first: a secret that contains another is replaced whole.
-  values.sort((a, b) => b.length - a.length);
+  found.sort((a, b) => b.length - a.length);
   let out = text;
-  for (const value of values) if (out.includes(value)) out = out.replaceAll(value, '[redacted]');
+  for (const value of found) out = out.replaceAll(value, '[redacted]');
   return out;
 }
 
@@ -271,8 +275,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   const attempt = async (delivery: Delivery): Promise<void> => {
     const started = clock.now();
-    // The stop signal of this attempt: `stop()` aborts it only for attempts in flight when it gave
-    // up waiting; later ones (a restart, `runOnce`, a replay) get a signal of their own.
+    // The stop signal of this attempt: a `stop()` that gives up waiting aborts the attempts begun
+    // before it finished; those begun after it (a restart, `runOnce`, a replay) get a new one.
     const stopSignal = stopController.signal;
     const log =
       logger === noopLogger
@@ -338,7 +342,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     try {
       const result = spec ? await limiter.schedule(key, spec, run, stopSignal) : await run();
       payload = result.payload;
-      providerResponse = recordResponse(result.response, connector, config);
+      // Redacted once, for the log and the error alike (before the error's message cuts the text
+      // short: a key straddling the cut would leak).
+      const body = withoutSecrets(result.response.text(), connector, config);
+      providerResponse = recordResponse(result.response, body);
       if (spec || result.response.status === 429) await limiter.observe(key, result.response);
       const classified = connector.classifyResponse?.(result.response, config);
       if (classified === undefined) {
@@ -348,8 +355,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             {
               status: result.response.status,
               headers: result.response.headers,
-              // Redacted before the message cuts it short: a key straddling the cut would leak.
-              text: withoutSecrets(result.response.text(), connector, config),
+              text: body,
             },
             clock.now(),
           );
@@ -657,7 +663,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         // Nobody else will attempt it: drive it here, retries included, until it is final.
         const until = Date.now() + (waitOptions?.timeoutMs ?? 120_000);
         drive(delivery.id, until).catch((error: unknown) =>
-          logger.error({ err: String(error) }, 'runOnce failed'),
+          logger.error({ err: String(error) }, 'submitAndWait could not attempt the delivery'),
         );
       }
       return waitFor(delivery.id, waitOptions);
